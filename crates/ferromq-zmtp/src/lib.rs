@@ -1,0 +1,20 @@
+//! ZMTP 3.x, the ZeroMQ wire protocol, without any I/O.
+//!
+//! This crate is fed bytes and yields frames, commands and bytes to write. It never touches a
+//! socket, a thread or a clock, so every state a connection can be in is a plain value that tests
+//! can drive with byte vectors. See RFC 23 (ZMTP 3.0) and RFC 37 (ZMTP 3.1).
+#![forbid(unsafe_code)]
+
+pub mod command;
+pub mod error;
+pub mod frame;
+pub mod greeting;
+pub mod handshake;
+pub mod socket_type;
+
+pub use command::{Command, Metadata};
+pub use error::ProtocolError;
+pub use frame::{encode_frame, frame_header, Frame, FrameDecoder, MAX_FRAME_SIZE};
+pub use greeting::{Greeting, Mechanism, Version, GREETING_LEN};
+pub use handshake::{Handshake, HandshakeConfig, PeerInfo};
+pub use socket_type::SocketType;
