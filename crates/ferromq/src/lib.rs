@@ -1,1 +1,40 @@
+//! ferromq: a memory-safe, pure-Rust ZeroMQ.
+//!
+//! It speaks ZMTP 3.x byte for byte with libzmq, pyzmq, JeroMQ and every other ZeroMQ peer,
+//! over `tcp://`, `ipc://` and `inproc://`.
+//!
+//! ```
+//! use ferromq::{Context, SocketType};
+//!
+//! let ctx = Context::new();
+//! let publisher = ctx.socket(SocketType::Pub)?;
+//! publisher.bind("tcp://127.0.0.1:*")?;
+//! let subscriber = ctx.socket(SocketType::Sub)?;
+//! subscriber.subscribe("weather.")?;
+//! subscriber.connect(&publisher.last_endpoint())?;
+//! # Ok::<(), ferromq::Error>(())
+//! ```
+#![forbid(unsafe_code)]
 
+mod connection;
+mod context;
+mod core;
+mod endpoint;
+mod error;
+mod inproc;
+mod io_thread;
+mod message;
+mod options;
+mod pattern;
+mod pipe;
+mod signal;
+mod socket;
+mod transport;
+
+pub use bytes::Bytes;
+pub use context::Context;
+pub use endpoint::{Endpoint, IpcAddr, TcpHost};
+pub use error::{Error, ErrorKind, Result};
+pub use ferromq_zmtp::SocketType;
+pub use message::{IntoFrame, Message};
+pub use socket::Socket;

@@ -1,0 +1,354 @@
+//! One ZMTP connection over a byte stream: handshake, then frames in and out.
+//!
+//! Reads are batched (one `read` fills many frames, split off the buffer without copying);
+//! writes are batched (small frames are packed into one buffer, large bodies are written from
+//! their own memory with one vectored write).
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+use std::time::Instant;
+
+use bytes::{Buf, Bytes, BytesMut};
+use ferromq_zmtp::{frame_header, Command, Frame, FrameDecoder, Handshake, PeerInfo};
+
+use crate::message::Message;
+use crate::transport::Stream;
+
+/// Bytes asked of the kernel per read.
+const READ_SIZE: usize = 64 * 1024;
+/// Frame bodies at least this large are written from their own buffer instead of copied.
+const LARGE_FRAME: usize = 8 * 1024;
+/// At most this many buffers go into one vectored write.
+const MAX_IOV: usize = 64;
+
+/// Encoded bytes waiting to be written: small frames packed into `tail`, large bodies by
+/// reference in `chunks`.
+#[derive(Debug, Default)]
+pub(crate) struct OutBuffer {
+    chunks: VecDeque<Bytes>,
+    tail: BytesMut,
+    bytes: usize,
+    /// Messages encoded since the buffer was last empty: the part of the high-water mark that
+    /// has left the queue but not the process.
+    messages: usize,
+}
+
+impl OutBuffer {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.bytes == 0
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.bytes
+    }
+
+    pub(crate) fn messages(&self) -> usize {
+        self.messages
+    }
+
+    pub(crate) fn push_message(&mut self, msg: &Message) {
+        let last = msg.len().saturating_sub(1);
+        for (i, frame) in msg.iter().enumerate() {
+            let (header, n) = frame_header(i < last, false, frame.len());
+            self.tail.extend_from_slice(&header[..n]);
+            if frame.len() >= LARGE_FRAME {
+                self.chunks.push_back(self.tail.split().freeze());
+                self.chunks.push_back(frame.clone());
+            } else {
+                self.tail.extend_from_slice(frame);
+            }
+            self.bytes += n + frame.len();
+        }
+        self.messages += 1;
+    }
+
+    pub(crate) fn push_command(&mut self, cmd: &Command) {
+        let before = self.tail.len();
+        cmd.encode(&mut self.tail);
+        self.bytes += self.tail.len() - before;
+    }
+
+    pub(crate) fn push_raw(&mut self, f: impl FnOnce(&mut BytesMut)) {
+        let before = self.tail.len();
+        f(&mut self.tail);
+        self.bytes += self.tail.len() - before;
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.chunks.clear();
+        self.tail.clear();
+        self.bytes = 0;
+        self.messages = 0;
+    }
+
+    /// Writes as much as the stream takes. `Ok` whether or not everything went.
+    pub(crate) fn write_to(&mut self, stream: &mut Stream) -> io::Result<()> {
+        while self.bytes > 0 {
+            let mut slices = [IoSlice::new(&[]); MAX_IOV];
+            let mut n = 0;
+            for chunk in self.chunks.iter().take(MAX_IOV - 1) {
+                slices[n] = IoSlice::new(chunk);
+                n += 1;
+            }
+            if n < MAX_IOV - 1 || self.chunks.len() == n {
+                slices[n] = IoSlice::new(&self.tail);
+                n += 1;
+            }
+            let written = match stream.write_vectored(&slices[..n]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(w) => w,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            self.consume(written);
+        }
+        self.messages = 0;
+        Ok(())
+    }
+
+    fn consume(&mut self, mut n: usize) {
+        self.bytes -= n;
+        while n > 0 {
+            match self.chunks.front_mut() {
+                Some(chunk) if chunk.len() <= n => {
+                    n -= chunk.len();
+                    self.chunks.pop_front();
+                }
+                Some(chunk) => {
+                    chunk.advance(n);
+                    return;
+                }
+                None => {
+                    self.tail.advance(n);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Where a connection is in its life.
+#[derive(Debug)]
+enum Phase {
+    /// A non-blocking connect is under way; the handshake starts when it finishes.
+    Connecting(Box<Handshake>),
+    Handshaking(Box<Handshake>),
+    Active(Box<PeerInfo>),
+    /// Only while moving from one phase to the next.
+    Failed,
+}
+
+/// What a call on a connection changed, for the socket to act on.
+#[derive(Debug, Default)]
+pub(crate) struct Progress {
+    /// The handshake finished during this call.
+    pub handshake_done: bool,
+    /// At least one message was queued for the user.
+    pub received: bool,
+    /// Set when the connection is finished, with the reason.
+    pub closed: Option<String>,
+}
+
+/// A ZMTP connection over one stream.
+#[derive(Debug)]
+pub(crate) struct Connection {
+    pub stream: Stream,
+    phase: Phase,
+    inbuf: BytesMut,
+    decoder: FrameDecoder,
+    partial: Message,
+    /// When the handshake must be finished by.
+    pub handshake_deadline: Option<Instant>,
+    pub peer_address: String,
+}
+
+impl Connection {
+    /// A connection whose stream may still be connecting.
+    pub(crate) fn new(
+        stream: Stream,
+        connecting: bool,
+        handshake: Handshake,
+        maxmsgsize: Option<u64>,
+        handshake_deadline: Option<Instant>,
+    ) -> Connection {
+        let peer_address = stream.peer_address();
+        Connection {
+            stream,
+            phase: if connecting {
+                Phase::Connecting(Box::new(handshake))
+            } else {
+                Phase::Handshaking(Box::new(handshake))
+            },
+            inbuf: BytesMut::new(),
+            decoder: FrameDecoder::new(maxmsgsize),
+            partial: Message::new(),
+            handshake_deadline,
+            peer_address,
+        }
+    }
+
+    /// The peer, once the handshake is done.
+    pub(crate) fn peer(&self) -> Option<&PeerInfo> {
+        match &self.phase {
+            Phase::Active(peer) => Some(peer),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn is_connecting(&self) -> bool {
+        matches!(self.phase, Phase::Connecting(_))
+    }
+
+    /// Moves a connecting stream on to the handshake once the connect has finished.
+    pub(crate) fn finish_connect(&mut self) -> io::Result<bool> {
+        if !self.stream.finish_connect()? {
+            return Ok(false);
+        }
+        self.peer_address = self.stream.peer_address();
+        self.phase = match std::mem::replace(&mut self.phase, Phase::Failed) {
+            Phase::Connecting(hs) => Phase::Handshaking(hs),
+            other => other,
+        };
+        Ok(true)
+    }
+
+    /// Queues the handshake's next bytes.
+    pub(crate) fn handshake_output(&mut self, out: &mut OutBuffer) {
+        if let Phase::Handshaking(hs) = &mut self.phase {
+            out.push_raw(|buf| hs.write_to(buf));
+        }
+    }
+
+    /// Reads and decodes until the stream is drained or `inq` reaches `rcvhwm` (0: no limit).
+    /// Commands are answered through `out`; subscriptions become messages, as libzmq shows
+    /// them to XPUB users.
+    pub(crate) fn read(
+        &mut self,
+        inq: &mut VecDeque<Message>,
+        rcvhwm: usize,
+        out: &mut OutBuffer,
+    ) -> Progress {
+        let mut progress = Progress::default();
+        if self.is_connecting() {
+            return progress;
+        }
+        loop {
+            if let Err(reason) = self.process(inq, rcvhwm, out, &mut progress) {
+                progress.closed = Some(reason);
+                return progress;
+            }
+            if rcvhwm != 0 && inq.len() >= rcvhwm {
+                return progress;
+            }
+            let wanted = self
+                .decoder
+                .needed(&self.inbuf)
+                .saturating_sub(self.inbuf.len());
+            let chunk = wanted.clamp(READ_SIZE, 16 * READ_SIZE);
+            let start = self.inbuf.len();
+            self.inbuf.resize(start + chunk, 0);
+            match self.stream.read(&mut self.inbuf[start..]) {
+                Ok(0) => {
+                    self.inbuf.truncate(start);
+                    progress.closed = Some("the peer closed the connection".into());
+                    return progress;
+                }
+                Ok(n) => self.inbuf.truncate(start + n),
+                Err(e) => {
+                    self.inbuf.truncate(start);
+                    match e.kind() {
+                        io::ErrorKind::WouldBlock => return progress,
+                        io::ErrorKind::Interrupted => {}
+                        _ => {
+                            progress.closed = Some(format!("read failed: {e}"));
+                            return progress;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Handles whatever whole units the input buffer holds.
+    fn process(
+        &mut self,
+        inq: &mut VecDeque<Message>,
+        rcvhwm: usize,
+        out: &mut OutBuffer,
+        progress: &mut Progress,
+    ) -> Result<(), String> {
+        if let Phase::Handshaking(hs) = &mut self.phase {
+            let result = hs.read_from(&mut self.inbuf);
+            out.push_raw(|buf| hs.write_to(buf));
+            match result {
+                Ok(None) => return Ok(()),
+                Ok(Some(peer)) => {
+                    self.phase = Phase::Active(Box::new(peer));
+                    self.handshake_deadline = None;
+                    progress.handshake_done = true;
+                }
+                Err(e) => {
+                    let _ = out.write_to(&mut self.stream);
+                    return Err(format!("handshake failed: {e}"));
+                }
+            }
+        }
+        while rcvhwm == 0 || inq.len() < rcvhwm {
+            let frame = match self.decoder.decode(&mut self.inbuf) {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
+                Err(e) => return Err(format!("protocol error: {e}")),
+            };
+            match frame {
+                Frame::Message { more, body } => {
+                    self.partial.push(body);
+                    if !more {
+                        inq.push_back(std::mem::take(&mut self.partial));
+                        progress.received = true;
+                    }
+                }
+                Frame::Command(cmd) => self.command(cmd, inq, out, progress)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn command(
+        &mut self,
+        cmd: Command,
+        inq: &mut VecDeque<Message>,
+        out: &mut OutBuffer,
+        progress: &mut Progress,
+    ) -> Result<(), String> {
+        match cmd {
+            Command::Ping { context, .. } => out.push_command(&Command::Pong { context }),
+            Command::Subscribe(topic) => {
+                inq.push_back(subscription(true, &topic));
+                progress.received = true;
+            }
+            Command::Cancel(topic) => {
+                inq.push_back(subscription(false, &topic));
+                progress.received = true;
+            }
+            Command::Error { reason } => {
+                return Err(format!(
+                    "the peer sent ERROR: {}",
+                    String::from_utf8_lossy(&reason)
+                ))
+            }
+            Command::Ready(_) => return Err("protocol error: READY after the handshake".into()),
+            Command::Pong { .. } | Command::Join(_) | Command::Leave(_) | Command::Other { .. } => {
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A subscription as a message: 0x01 (subscribe) or 0x00 (cancel), then the topic.
+pub(crate) fn subscription(subscribe: bool, topic: &[u8]) -> Message {
+    let mut body = BytesMut::with_capacity(topic.len() + 1);
+    body.extend_from_slice(&[u8::from(subscribe)]);
+    body.extend_from_slice(topic);
+    Message::from(body.freeze())
+}

@@ -1,0 +1,563 @@
+//! The state of one socket: its listeners, its pipes and its pattern, behind one lock that the
+//! user's thread and the I/O thread take in turn. Either thread may do the I/O: the user's
+//! thread writes straight to an idle connection, the I/O thread does what happens in the
+//! background.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use ferromq_zmtp::{Handshake, HandshakeConfig, SocketType};
+use slab::Slab;
+
+use crate::connection::{Connection, Progress};
+use crate::endpoint::Endpoint;
+use crate::error::{Error, ErrorKind, Result};
+use crate::inproc::{InprocEnd, InprocPeer};
+use crate::io_thread::{token, IoShared};
+use crate::message::Message;
+use crate::options::Options;
+use crate::pattern::{Pattern, Sent};
+use crate::pipe::{flush_stream, Pipe, PipeKind, Pipes, Redial, StreamPipe};
+use crate::signal::Signal;
+use crate::transport::{ipc, tcp, Listener};
+
+/// Token bit that marks a listener rather than a pipe.
+const LISTENER: u32 = 1 << 31;
+
+#[derive(Debug)]
+struct Bound {
+    listener: Listener,
+    endpoint: String,
+}
+
+#[derive(Debug)]
+pub(crate) struct SocketCore {
+    pub socket_type: SocketType,
+    pub options: Options,
+    id: u32,
+    io: Arc<IoShared>,
+    signal: Arc<Signal>,
+    pipes: Pipes,
+    listeners: Slab<Bound>,
+    pattern: Box<dyn Pattern>,
+    pub last_endpoint: String,
+    recv_since_send: bool,
+    flush_requested: bool,
+    timer_armed: Option<Instant>,
+    linger_deadline: Option<Instant>,
+    /// The user should look again: something arrived, left or made room.
+    pub notify: bool,
+}
+
+impl SocketCore {
+    pub(crate) fn new(
+        socket_type: SocketType,
+        pattern: Box<dyn Pattern>,
+        id: u32,
+        io: Arc<IoShared>,
+        signal: Arc<Signal>,
+    ) -> SocketCore {
+        let options = Options::default();
+        SocketCore {
+            socket_type,
+            pipes: Pipes::new(options.sndhwm, options.rcvhwm),
+            options,
+            id,
+            io,
+            signal,
+            listeners: Slab::new(),
+            pattern,
+            last_endpoint: String::new(),
+            recv_since_send: false,
+            flush_requested: false,
+            timer_armed: None,
+            linger_deadline: None,
+            notify: false,
+        }
+    }
+
+    /// Takes new high-water marks into account.
+    pub(crate) fn options_changed(&mut self) {
+        self.pipes.sndhwm = self.options.sndhwm;
+        self.pipes.rcvhwm = self.options.rcvhwm;
+    }
+
+    fn handshake(&self) -> Handshake {
+        Handshake::new(HandshakeConfig {
+            socket_type: self.socket_type,
+            routing_id: self.options.routing_id.clone(),
+            properties: Vec::new(),
+        })
+    }
+
+    fn handshake_deadline(&self) -> Option<Instant> {
+        self.options.handshake_ivl.map(|ivl| Instant::now() + ivl)
+    }
+
+    /// What this socket tells an inproc peer about itself.
+    pub(crate) fn inproc_peer(&self) -> InprocPeer {
+        InprocPeer {
+            signal: Arc::clone(&self.signal),
+            sndhwm: self.options.sndhwm,
+            rcvhwm: self.options.rcvhwm,
+        }
+    }
+
+    // ---- endpoints -------------------------------------------------------------------
+
+    pub(crate) fn bind(&mut self, text: &str, endpoint: &Endpoint) -> Result<()> {
+        let (mut listener, bound) = match endpoint {
+            Endpoint::Tcp { host, port } => tcp::bind(text, host, *port)?,
+            Endpoint::Ipc(addr) => ipc::bind(text, addr)?,
+            Endpoint::Inproc(_) => unreachable!("inproc is bound by the context"),
+        };
+        let entry = self.listeners.vacant_entry();
+        let key = entry.key() as u32;
+        listener
+            .register(&self.io.registry, token(self.id, key | LISTENER))
+            .map_err(|e| Error::io(text, e))?;
+        entry.insert(Bound {
+            listener,
+            endpoint: bound.clone(),
+        });
+        tracing::debug!(endpoint = %bound, "listening");
+        self.last_endpoint = bound;
+        Ok(())
+    }
+
+    pub(crate) fn connect(&mut self, text: &str, endpoint: Endpoint) {
+        let pipe = Pipe {
+            kind: PipeKind::Stream(StreamPipe {
+                conn: None,
+                out: Default::default(),
+                pending: Default::default(),
+                inq: Default::default(),
+                read_blocked: false,
+                redial: Some(Redial { endpoint, at: None }),
+                listener: None,
+            }),
+            endpoint: text.to_string(),
+            attached: true,
+            dead: None,
+        };
+        let key = self.pipes.slab.insert(pipe);
+        self.pattern.attach(&mut self.pipes, key);
+        self.last_endpoint = text.to_string();
+        self.dial(key);
+        self.arm_timer();
+    }
+
+    /// Adds an inproc pipe; its peer is known at once, so it is connected at once.
+    pub(crate) fn attach_inproc(&mut self, end: InprocEnd, endpoint: &str) {
+        let key = self.pipes.slab.insert(Pipe {
+            kind: PipeKind::Inproc(end),
+            endpoint: endpoint.to_string(),
+            attached: false,
+            dead: None,
+        });
+        self.attach(key);
+        self.notify = true;
+    }
+
+    fn attach(&mut self, key: usize) {
+        if self.pattern.attach(&mut self.pipes, key) {
+            self.pipes.slab[key].attached = true;
+            self.pattern.connected(&mut self.pipes, key);
+        } else {
+            self.pipes.slab[key].dead = Some(format!(
+                "a {} socket takes one peer only",
+                self.socket_type.name()
+            ));
+        }
+    }
+
+    pub(crate) fn unbind(&mut self, text: &str) -> Result<()> {
+        let key = self
+            .listeners
+            .iter()
+            .find(|(_, b)| b.endpoint == text)
+            .map(|(k, _)| k)
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::AddressNotAvailable,
+                    format!("cannot unbind {text}: not bound"),
+                )
+            })?;
+        let mut bound = self.listeners.remove(key);
+        bound.listener.deregister(&self.io.registry);
+        self.close_pipes(|p| matches!(&p.kind, PipeKind::Stream(s) if s.listener == Some(key)));
+        Ok(())
+    }
+
+    pub(crate) fn disconnect(&mut self, text: &str) -> Result<()> {
+        let found = self.close_pipes(|p| {
+            p.endpoint == text && !matches!(&p.kind, PipeKind::Stream(s) if s.listener.is_some())
+        });
+        if found {
+            Ok(())
+        } else {
+            Err(Error::new(
+                ErrorKind::AddressNotAvailable,
+                format!("cannot disconnect {text}: not connected"),
+            ))
+        }
+    }
+
+    fn close_pipes(&mut self, which: impl Fn(&Pipe) -> bool) -> bool {
+        let keys: Vec<usize> = self
+            .pipes
+            .slab
+            .iter()
+            .filter(|(_, p)| which(p))
+            .map(|(k, _)| k)
+            .collect();
+        for &key in &keys {
+            self.remove_pipe(key);
+        }
+        !keys.is_empty()
+    }
+
+    fn remove_pipe(&mut self, key: usize) {
+        let mut pipe = self.pipes.slab.remove(key);
+        if pipe.attached {
+            self.pattern.detach(&mut self.pipes, key);
+        }
+        match &mut pipe.kind {
+            PipeKind::Stream(s) => {
+                if let Some(conn) = s.conn.as_mut() {
+                    conn.stream.deregister(&self.io.registry);
+                }
+            }
+            PipeKind::Inproc(end) => end.close(),
+        }
+        self.notify = true;
+    }
+
+    // ---- user operations -------------------------------------------------------------
+
+    pub(crate) fn send(&mut self, msg: Message) -> Result<Sent> {
+        self.pipes.eager = self.recv_since_send;
+        self.recv_since_send = false;
+        let sent = self.pattern.send(&mut self.pipes, msg);
+        self.after_user_op();
+        sent
+    }
+
+    pub(crate) fn recv(&mut self) -> Result<Option<Message>> {
+        let msg = self.pattern.recv(&mut self.pipes);
+        if matches!(msg, Ok(Some(_))) {
+            self.recv_since_send = true;
+        }
+        self.after_user_op();
+        msg
+    }
+
+    pub(crate) fn subscribe(&mut self, topic: &[u8], subscribe: bool) -> Result<()> {
+        let result = self.pattern.subscribe(&mut self.pipes, topic, subscribe);
+        self.after_user_op();
+        result
+    }
+
+    fn after_user_op(&mut self) {
+        self.sweep();
+        if self.pipes.flush_wanted && !self.flush_requested {
+            self.flush_requested = true;
+            self.io.request_flush(self.id);
+        }
+        self.pipes.flush_wanted = false;
+    }
+
+    // ---- I/O thread --------------------------------------------------------------------
+
+    pub(crate) fn handle_event(&mut self, key: u32, readable: bool, writable: bool) {
+        if key & LISTENER != 0 {
+            self.accept((key & !LISTENER) as usize);
+        } else {
+            self.pipe_event(key as usize, readable || writable);
+        }
+        self.sweep();
+        self.arm_timer();
+    }
+
+    pub(crate) fn handle_flush(&mut self) {
+        self.flush_requested = false;
+        let keys: Vec<usize> = self.pipes.slab.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            let pipe = &mut self.pipes.slab[key];
+            if matches!(&pipe.kind, PipeKind::Stream(s) if !s.out.is_empty()) {
+                let was_full = !self.pipes.can_write(key);
+                flush_stream(&mut self.pipes.slab[key]);
+                if was_full && self.pipes.can_write(key) {
+                    self.notify = true;
+                }
+            }
+        }
+        self.sweep();
+    }
+
+    pub(crate) fn handle_timer(&mut self, now: Instant) {
+        self.timer_armed = None;
+        let keys: Vec<usize> = self.pipes.slab.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            let pipe = &mut self.pipes.slab[key];
+            let PipeKind::Stream(s) = &mut pipe.kind else {
+                continue;
+            };
+            match &s.conn {
+                Some(conn) if conn.handshake_deadline.is_some_and(|d| d <= now) => {
+                    pipe.dead = Some("the handshake did not finish within handshake_ivl".into());
+                }
+                None if s
+                    .redial
+                    .as_ref()
+                    .is_some_and(|r| r.at.is_some_and(|at| at <= now)) =>
+                {
+                    self.dial(key);
+                }
+                _ => {}
+            }
+        }
+        self.sweep();
+        self.arm_timer();
+    }
+
+    fn accept(&mut self, lkey: usize) {
+        loop {
+            let Some(bound) = self.listeners.get_mut(lkey) else {
+                return;
+            };
+            let stream = match bound.listener.accept() {
+                Ok(stream) => stream,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    tracing::warn!(endpoint = %bound.endpoint, "accept failed: {e}");
+                    return;
+                }
+            };
+            let endpoint = bound.endpoint.clone();
+            let mut conn = Connection::new(
+                stream,
+                false,
+                self.handshake(),
+                self.options.maxmsgsize,
+                self.handshake_deadline(),
+            );
+            let entry = self.pipes.slab.vacant_entry();
+            let key = entry.key();
+            if let Err(e) = conn
+                .stream
+                .register(&self.io.registry, token(self.id, key as u32))
+            {
+                tracing::warn!(%endpoint, "cannot watch an accepted connection: {e}");
+                continue;
+            }
+            tracing::debug!(%endpoint, peer = %conn.peer_address, "accepted");
+            let mut out = crate::connection::OutBuffer::default();
+            conn.handshake_output(&mut out);
+            entry.insert(Pipe {
+                kind: PipeKind::Stream(StreamPipe {
+                    conn: Some(conn),
+                    out,
+                    pending: Default::default(),
+                    inq: Default::default(),
+                    read_blocked: false,
+                    redial: None,
+                    listener: Some(lkey),
+                }),
+                endpoint,
+                attached: false,
+                dead: None,
+            });
+            flush_stream(&mut self.pipes.slab[key]);
+        }
+    }
+
+    /// Starts a connection for a connecting pipe, or schedules the next try.
+    fn dial(&mut self, key: usize) {
+        let handshake = self.handshake();
+        let deadline = self.handshake_deadline();
+        let maxmsgsize = self.options.maxmsgsize;
+        let reconnect_ivl = self.options.reconnect_ivl;
+        let registry_token = token(self.id, key as u32);
+        let pipe = &mut self.pipes.slab[key];
+        let PipeKind::Stream(s) = &mut pipe.kind else {
+            return;
+        };
+        let Some(redial) = s.redial.as_mut() else {
+            return;
+        };
+        redial.at = None;
+        let started = match &redial.endpoint {
+            Endpoint::Tcp { host, port } => tcp::connect(host, *port).map(|s| (s, true)),
+            Endpoint::Ipc(addr) => ipc::connect(addr).map(|s| (s, false)),
+            Endpoint::Inproc(_) => return,
+        };
+        let (mut stream, connecting) = match started {
+            Ok(started) => started,
+            Err(e) => {
+                tracing::debug!(endpoint = %pipe.endpoint, "connect failed, retrying: {e}");
+                redial.at = Some(Instant::now() + reconnect_ivl);
+                return;
+            }
+        };
+        if let Err(e) = stream.register(&self.io.registry, registry_token) {
+            tracing::warn!(endpoint = %pipe.endpoint, "cannot watch a connection: {e}");
+            redial.at = Some(Instant::now() + reconnect_ivl);
+            return;
+        }
+        let mut conn = Connection::new(stream, connecting, handshake, maxmsgsize, deadline);
+        conn.handshake_output(&mut s.out);
+        s.conn = Some(conn);
+        flush_stream(pipe);
+    }
+
+    /// Progress on a stream pipe after a readiness event; everything queued is written after.
+    fn pipe_event(&mut self, key: usize, ready: bool) {
+        let rcvhwm = self.pipes.rcvhwm;
+        let was_full = !self.pipes.can_write(key);
+        let Some(pipe) = self.pipes.slab.get_mut(key) else {
+            return;
+        };
+        let PipeKind::Stream(s) = &mut pipe.kind else {
+            return;
+        };
+        let Some(conn) = s.conn.as_mut() else { return };
+        if conn.is_connecting() {
+            match conn.finish_connect() {
+                Ok(false) => return,
+                Ok(true) => {
+                    tracing::debug!(endpoint = %pipe.endpoint, "connected");
+                    conn.handshake_output(&mut s.out);
+                }
+                Err(e) => {
+                    pipe.dead = Some(format!("connect failed: {e}"));
+                    return;
+                }
+            }
+        }
+        let mut progress = Progress::default();
+        if ready || conn.peer().is_none() {
+            progress = conn.read(&mut s.inq, rcvhwm, &mut s.out);
+            s.read_blocked = rcvhwm != 0 && s.inq.len() >= rcvhwm;
+        }
+        if let Some(reason) = progress.closed {
+            flush_stream(pipe);
+            pipe.dead = Some(reason);
+            return;
+        }
+        if progress.handshake_done {
+            self.handshake_done(key);
+        }
+        flush_stream(&mut self.pipes.slab[key]);
+        if progress.received || progress.handshake_done || (was_full && self.pipes.can_write(key)) {
+            self.notify = true;
+        }
+    }
+
+    fn handshake_done(&mut self, key: usize) {
+        let pipe = &mut self.pipes.slab[key];
+        let PipeKind::Stream(s) = &mut pipe.kind else {
+            return;
+        };
+        while let Some(msg) = s.pending.pop_front() {
+            s.out.push_message(&msg);
+        }
+        if let Some(peer) = s.conn.as_ref().and_then(Connection::peer) {
+            tracing::debug!(endpoint = %pipe.endpoint, peer_type = peer.socket_type.name(), "handshake succeeded");
+        }
+        if pipe.attached {
+            self.pattern.connected(&mut self.pipes, key);
+        } else {
+            self.attach(key);
+        }
+    }
+
+    /// Closes failed pipes, or starts reconnecting those that `connect` made.
+    fn sweep(&mut self) {
+        let dead: Vec<usize> = self
+            .pipes
+            .slab
+            .iter()
+            .filter(|(_, p)| p.dead.is_some())
+            .map(|(k, _)| k)
+            .collect();
+        for key in dead {
+            let reconnect_ivl = self.options.reconnect_ivl;
+            let pipe = &mut self.pipes.slab[key];
+            let reason = pipe.dead.take().unwrap_or_default();
+            tracing::debug!(endpoint = %pipe.endpoint, "disconnected: {reason}");
+            match &mut pipe.kind {
+                PipeKind::Stream(s) if s.redial.is_some() => {
+                    if let Some(mut conn) = s.conn.take() {
+                        conn.stream.deregister(&self.io.registry);
+                    }
+                    s.out.clear();
+                    s.read_blocked = false;
+                    if let Some(redial) = s.redial.as_mut() {
+                        redial.at = Some(Instant::now() + reconnect_ivl);
+                    }
+                    self.notify = true;
+                }
+                _ => self.remove_pipe(key),
+            }
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let pipes = self.pipes.slab.iter().filter_map(|(_, p)| match &p.kind {
+            PipeKind::Stream(s) => match &s.conn {
+                Some(conn) => conn.handshake_deadline,
+                None => s.redial.as_ref().and_then(|r| r.at),
+            },
+            PipeKind::Inproc(_) => None,
+        });
+        pipes.chain(self.linger_deadline).min()
+    }
+
+    fn arm_timer(&mut self) {
+        if let Some(at) = self.next_deadline() {
+            if self.timer_armed.is_none_or(|armed| at < armed) {
+                self.timer_armed = Some(at);
+                self.io.add_timer(at, self.id);
+            }
+        }
+    }
+
+    // ---- closing -----------------------------------------------------------------------
+
+    fn has_pending_output(&self) -> bool {
+        self.pipes.slab.iter().any(|(_, p)| match &p.kind {
+            PipeKind::Stream(s) => !s.out.is_empty() || !s.pending.is_empty(),
+            PipeKind::Inproc(_) => false,
+        })
+    }
+
+    /// Stops listening and closes inproc pipes; returns true when queued messages must still
+    /// be written, within the linger period.
+    pub(crate) fn close(&mut self) -> bool {
+        for (_, mut bound) in std::mem::take(&mut self.listeners) {
+            bound.listener.deregister(&self.io.registry);
+        }
+        self.close_pipes(|p| matches!(p.kind, PipeKind::Inproc(_)));
+        if self.options.linger.is_some_and(|l| l.is_zero()) || !self.has_pending_output() {
+            self.terminate();
+            return false;
+        }
+        self.linger_deadline = self.options.linger.map(|l| Instant::now() + l);
+        self.arm_timer();
+        true
+    }
+
+    pub(crate) fn linger_done(&self, now: Instant) -> bool {
+        !self.has_pending_output() || self.linger_deadline.is_some_and(|d| d <= now)
+    }
+
+    /// Drops every connection at once.
+    pub(crate) fn terminate(&mut self) {
+        let keys: Vec<usize> = self.pipes.slab.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            self.remove_pipe(key);
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! Messages: one or more frames, delivered whole or not at all.
+
+use bytes::Bytes;
+use smallvec::SmallVec;
+
+/// A multipart message. Each frame is a `Bytes`, so messages are cheap to clone and to pass on
+/// (a PUB sending to many peers shares one buffer).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Message {
+    frames: SmallVec<[Bytes; 2]>,
+}
+
+impl Message {
+    /// A message with no frames; push frames onto it before sending.
+    pub fn new() -> Message {
+        Message::default()
+    }
+
+    /// Appends a frame.
+    pub fn push(&mut self, frame: impl Into<Bytes>) {
+        self.frames.push(frame.into());
+    }
+
+    /// Puts a frame in front of the others (an envelope).
+    pub fn push_front(&mut self, frame: impl Into<Bytes>) {
+        self.frames.insert(0, frame.into());
+    }
+
+    /// The frames, in order.
+    pub fn frames(&self) -> &[Bytes] {
+        &self.frames
+    }
+
+    /// The first frame, if any: the topic of a PUB message.
+    pub fn first(&self) -> Option<&Bytes> {
+        self.frames.first()
+    }
+
+    /// How many frames there are.
+    pub fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    /// True for a message of no frames.
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    /// The total size of all frames in bytes.
+    pub fn size(&self) -> usize {
+        self.frames.iter().map(Bytes::len).sum()
+    }
+
+    /// Takes the frames out.
+    pub fn into_frames(self) -> Vec<Bytes> {
+        self.frames.into_vec()
+    }
+
+    /// Iterates over the frames.
+    pub fn iter(&self) -> std::slice::Iter<'_, Bytes> {
+        self.frames.iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a Message {
+    type Item = &'a Bytes;
+    type IntoIter = std::slice::Iter<'a, Bytes>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.frames.iter()
+    }
+}
+
+impl IntoIterator for Message {
+    type Item = Bytes;
+    type IntoIter = smallvec::IntoIter<[Bytes; 2]>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.frames.into_iter()
+    }
+}
+
+/// Something that can be one frame of a message.
+pub trait IntoFrame {
+    /// The frame's bytes.
+    fn into_frame(self) -> Bytes;
+}
+
+impl IntoFrame for Bytes {
+    fn into_frame(self) -> Bytes {
+        self
+    }
+}
+impl IntoFrame for Vec<u8> {
+    fn into_frame(self) -> Bytes {
+        Bytes::from(self)
+    }
+}
+impl IntoFrame for String {
+    fn into_frame(self) -> Bytes {
+        Bytes::from(self)
+    }
+}
+impl IntoFrame for &str {
+    fn into_frame(self) -> Bytes {
+        Bytes::copy_from_slice(self.as_bytes())
+    }
+}
+impl IntoFrame for &[u8] {
+    fn into_frame(self) -> Bytes {
+        Bytes::copy_from_slice(self)
+    }
+}
+impl IntoFrame for &String {
+    fn into_frame(self) -> Bytes {
+        Bytes::copy_from_slice(self.as_bytes())
+    }
+}
+impl IntoFrame for &Vec<u8> {
+    fn into_frame(self) -> Bytes {
+        Bytes::copy_from_slice(self)
+    }
+}
+impl<const N: usize> IntoFrame for &[u8; N] {
+    fn into_frame(self) -> Bytes {
+        Bytes::copy_from_slice(self)
+    }
+}
+
+fn single(frame: Bytes) -> Message {
+    let mut frames = SmallVec::new();
+    frames.push(frame);
+    Message { frames }
+}
+
+impl From<Bytes> for Message {
+    fn from(frame: Bytes) -> Message {
+        single(frame)
+    }
+}
+impl From<Vec<u8>> for Message {
+    fn from(frame: Vec<u8>) -> Message {
+        single(frame.into_frame())
+    }
+}
+impl From<String> for Message {
+    fn from(frame: String) -> Message {
+        single(frame.into_frame())
+    }
+}
+impl From<&str> for Message {
+    fn from(frame: &str) -> Message {
+        single(frame.into_frame())
+    }
+}
+impl From<&[u8]> for Message {
+    fn from(frame: &[u8]) -> Message {
+        single(frame.into_frame())
+    }
+}
+impl<const N: usize> From<&[u8; N]> for Message {
+    fn from(frame: &[u8; N]) -> Message {
+        single(frame.into_frame())
+    }
+}
+impl<T: IntoFrame> From<Vec<T>> for Message {
+    fn from(frames: Vec<T>) -> Message {
+        frames.into_iter().collect()
+    }
+}
+impl<T: IntoFrame, const N: usize> From<[T; N]> for Message {
+    fn from(frames: [T; N]) -> Message {
+        frames.into_iter().collect()
+    }
+}
+impl<T: IntoFrame + Clone> From<&[T]> for Message {
+    fn from(frames: &[T]) -> Message {
+        frames.iter().cloned().collect()
+    }
+}
+impl<T: IntoFrame> FromIterator<T> for Message {
+    fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Message {
+        Message {
+            frames: iter.into_iter().map(IntoFrame::into_frame).collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_from_every_frame_source() {
+        assert_eq!(Message::from("ab").frames(), &[Bytes::from_static(b"ab")]);
+        assert_eq!(Message::from(vec![1u8, 2]).size(), 2);
+        assert_eq!(Message::from(Bytes::from_static(b"x")).len(), 1);
+        let m = Message::from(vec!["a", "", "c"]);
+        assert_eq!(m.len(), 3);
+        assert_eq!(m.frames()[1].len(), 0);
+        let m = Message::from([b"k".as_slice(), b"v".as_slice()]);
+        assert_eq!(
+            m.into_frames(),
+            vec![Bytes::from_static(b"k"), Bytes::from_static(b"v")]
+        );
+    }
+
+    #[test]
+    fn envelope_goes_in_front() {
+        let mut m = Message::from("body");
+        m.push_front("");
+        m.push_front("id");
+        assert_eq!(m.first().unwrap(), &Bytes::from_static(b"id"));
+        assert_eq!(m.len(), 3);
+    }
+}

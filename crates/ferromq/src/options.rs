@@ -1,0 +1,44 @@
+//! Socket options, with libzmq's defaults.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+/// The options of one socket. Set through the typed methods of [`crate::Socket`].
+#[derive(Debug, Clone)]
+pub(crate) struct Options {
+    /// Outbound high-water mark in messages per peer; 0 means no limit.
+    pub sndhwm: usize,
+    /// Inbound high-water mark in messages per peer; 0 means no limit.
+    pub rcvhwm: usize,
+    /// How long queued messages are kept after close; `None` waits for ever.
+    pub linger: Option<Duration>,
+    /// How long `recv` waits; `None` waits for ever.
+    pub rcvtimeo: Option<Duration>,
+    /// How long `send` waits; `None` waits for ever.
+    pub sndtimeo: Option<Duration>,
+    /// This socket's routing id, sent as the `Identity` property.
+    pub routing_id: Bytes,
+    /// Pause before reconnecting.
+    pub reconnect_ivl: Duration,
+    /// Largest accepted inbound frame; `None` means no limit.
+    pub maxmsgsize: Option<u64>,
+    /// How long a peer may take to finish the handshake; `None` means no limit.
+    pub handshake_ivl: Option<Duration>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            sndhwm: 1000,
+            rcvhwm: 1000,
+            linger: None,
+            rcvtimeo: None,
+            sndtimeo: None,
+            routing_id: Bytes::new(),
+            reconnect_ivl: Duration::from_millis(100),
+            maxmsgsize: None,
+            handshake_ivl: Some(Duration::from_secs(30)),
+        }
+    }
+}

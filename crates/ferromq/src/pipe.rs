@@ -1,0 +1,214 @@
+//! A socket's link to one peer, whatever the transport: what the patterns load-balance,
+//! fair-queue and distribute over.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use bytes::Bytes;
+use ferromq_zmtp::Command;
+use slab::Slab;
+
+use crate::connection::{subscription, Connection, OutBuffer, Progress};
+use crate::endpoint::Endpoint;
+use crate::inproc::InprocEnd;
+use crate::message::Message;
+
+/// Write at once from the caller's thread when this much is queued for one peer.
+const FLUSH_AT: usize = 64 * 1024;
+
+/// A pipe over a ZMTP stream. It outlives its connection when it was made by `connect`: the
+/// messages queued for the peer wait through reconnects.
+#[derive(Debug)]
+pub(crate) struct StreamPipe {
+    pub conn: Option<Connection>,
+    pub out: OutBuffer,
+    /// Messages queued before the handshake finished.
+    pub pending: VecDeque<Message>,
+    pub inq: VecDeque<Message>,
+    /// Reading stopped because `inq` reached the receive high-water mark.
+    pub read_blocked: bool,
+    /// For a connecting pipe, where to reconnect to and when.
+    pub redial: Option<Redial>,
+    /// For an accepted pipe, the listener it came through.
+    pub listener: Option<usize>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Redial {
+    pub endpoint: Endpoint,
+    pub at: Option<Instant>,
+}
+
+#[derive(Debug)]
+pub(crate) enum PipeKind {
+    Stream(StreamPipe),
+    Inproc(InprocEnd),
+}
+
+/// One pipe.
+#[derive(Debug)]
+pub(crate) struct Pipe {
+    pub kind: PipeKind,
+    /// The endpoint given to `bind` or `connect` that made it.
+    pub endpoint: String,
+    /// Whether the pattern knows of it.
+    pub attached: bool,
+    /// Set when the pipe has failed; the socket then closes or reconnects it.
+    pub dead: Option<String>,
+}
+
+/// The pipes of one socket, with the high-water marks that bound them.
+#[derive(Debug)]
+pub(crate) struct Pipes {
+    pub slab: Slab<Pipe>,
+    pub sndhwm: usize,
+    pub rcvhwm: usize,
+    /// Write straight away instead of leaving it to the I/O thread (set after a `recv`, when a
+    /// reply is likely wanted now).
+    pub eager: bool,
+    /// Some stream pipe holds bytes the I/O thread should write.
+    pub flush_wanted: bool,
+}
+
+impl Pipes {
+    pub(crate) fn new(sndhwm: usize, rcvhwm: usize) -> Pipes {
+        Pipes {
+            slab: Slab::new(),
+            sndhwm,
+            rcvhwm,
+            eager: false,
+            flush_wanted: false,
+        }
+    }
+
+    /// Whether a message written now would be queued rather than refused.
+    pub(crate) fn can_write(&self, key: usize) -> bool {
+        let Some(pipe) = self.slab.get(key) else {
+            return false;
+        };
+        if pipe.dead.is_some() {
+            return false;
+        }
+        match &pipe.kind {
+            PipeKind::Stream(s) => {
+                self.sndhwm == 0 || s.pending.len() + s.out.messages() < self.sndhwm
+            }
+            PipeKind::Inproc(end) => end.can_write(),
+        }
+    }
+
+    /// Queues a message for the peer, or gives it back when the pipe is full.
+    pub(crate) fn write(&mut self, key: usize, msg: Message) -> Result<(), Message> {
+        if !self.can_write(key) {
+            return Err(msg);
+        }
+        self.write_unchecked(key, msg, false)
+    }
+
+    /// Queues a message whatever the high-water mark says (subscriptions, which must not be lost).
+    pub(crate) fn force_write(&mut self, key: usize, msg: Message) {
+        let _ = self.write_unchecked(key, msg, true);
+    }
+
+    fn write_unchecked(&mut self, key: usize, msg: Message, force: bool) -> Result<(), Message> {
+        let eager = self.eager;
+        let Some(pipe) = self.slab.get_mut(key) else {
+            return Err(msg);
+        };
+        match &mut pipe.kind {
+            PipeKind::Inproc(end) => end.write(msg, force),
+            PipeKind::Stream(s) => {
+                let active = s.conn.as_ref().is_some_and(|c| c.peer().is_some());
+                if !active || !s.pending.is_empty() {
+                    s.pending.push_back(msg);
+                    return Ok(());
+                }
+                let was_empty = s.out.is_empty();
+                s.out.push_message(&msg);
+                if (eager && was_empty) || s.out.len() >= FLUSH_AT {
+                    flush_stream(pipe);
+                } else {
+                    self.flush_wanted = true;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Sends a subscription or cancellation: a command to ZMTP 3.1 peers, a message to others.
+    pub(crate) fn write_subscription(&mut self, key: usize, subscribe: bool, topic: &[u8]) {
+        let Some(pipe) = self.slab.get_mut(key) else {
+            return;
+        };
+        if let PipeKind::Stream(s) = &mut pipe.kind {
+            // Before the handshake there is nothing to do: `Pattern::connected` sends them all.
+            let Some(peer) = s.conn.as_ref().and_then(Connection::peer) else {
+                return;
+            };
+            if peer.version.minor >= 1 && s.pending.is_empty() {
+                let topic = Bytes::copy_from_slice(topic);
+                let cmd = if subscribe {
+                    Command::Subscribe(topic)
+                } else {
+                    Command::Cancel(topic)
+                };
+                s.out.push_command(&cmd);
+                self.flush_wanted = true;
+                return;
+            }
+        }
+        self.force_write(key, subscription(subscribe, topic));
+    }
+
+    /// Takes the next message from a pipe.
+    pub(crate) fn read(&mut self, key: usize) -> Option<Message> {
+        let rcvhwm = self.rcvhwm;
+        let pipe = self.slab.get_mut(key)?;
+        match &mut pipe.kind {
+            PipeKind::Inproc(end) => {
+                let msg = end.read();
+                if msg.is_none() && end.is_finished() {
+                    pipe.dead = Some("the inproc peer closed".into());
+                }
+                msg
+            }
+            PipeKind::Stream(s) => {
+                let msg = s.inq.pop_front();
+                if s.read_blocked && (rcvhwm == 0 || s.inq.len() < rcvhwm) {
+                    s.read_blocked = false;
+                    let progress = resume_reading(s, rcvhwm);
+                    if let Some(reason) = progress.closed {
+                        pipe.dead = Some(reason);
+                    } else {
+                        self.flush_wanted |=
+                            matches!(&pipe.kind, PipeKind::Stream(s) if !s.out.is_empty());
+                    }
+                }
+                msg
+            }
+        }
+    }
+}
+
+fn resume_reading(s: &mut StreamPipe, rcvhwm: usize) -> Progress {
+    let Some(conn) = s.conn.as_mut() else {
+        return Progress::default();
+    };
+    let progress = conn.read(&mut s.inq, rcvhwm, &mut s.out);
+    s.read_blocked = rcvhwm != 0 && s.inq.len() >= rcvhwm;
+    progress
+}
+
+/// Writes what a stream pipe has queued; marks the pipe dead when the stream fails.
+pub(crate) fn flush_stream(pipe: &mut Pipe) {
+    if let PipeKind::Stream(s) = &mut pipe.kind {
+        if let Some(conn) = s.conn.as_mut() {
+            if conn.is_connecting() {
+                return;
+            }
+            if let Err(e) = s.out.write_to(&mut conn.stream) {
+                pipe.dead = Some(format!("write failed: {e}"));
+            }
+        }
+    }
+}

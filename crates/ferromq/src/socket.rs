@@ -1,0 +1,414 @@
+//! The user's socket: blocking and non-blocking send and receive, endpoints and options.
+
+use std::cell::Cell;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ferromq_zmtp::SocketType;
+
+use crate::context::Context;
+use crate::core::SocketCore;
+use crate::endpoint::Endpoint;
+use crate::error::{Error, ErrorKind, Result};
+use crate::inproc::InprocEnd;
+use crate::io_thread::IoShared;
+use crate::message::Message;
+use crate::pattern::Sent;
+use crate::signal::Signal;
+
+/// What a socket shares with its I/O thread and its inproc peers.
+#[derive(Debug)]
+pub(crate) struct SocketShared {
+    id: u32,
+    core: Mutex<SocketCore>,
+    pub(crate) signal: Arc<Signal>,
+    /// Inproc pipes handed over by connecting sockets, picked up at the next call.
+    inbox: Mutex<Vec<(InprocEnd, String)>>,
+    inbox_full: AtomicBool,
+}
+
+impl SocketShared {
+    pub(crate) fn id(&self) -> u32 {
+        self.id
+    }
+
+    fn lock(&self) -> MutexGuard<'_, SocketCore> {
+        self.core.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` on the core, then wakes the user if the core says something changed.
+    fn with_core<T>(&self, f: impl FnOnce(&mut SocketCore) -> T) -> T {
+        let mut core = self.core();
+        let result = f(&mut core);
+        let notify = std::mem::take(&mut core.notify);
+        drop(core);
+        if notify {
+            self.signal.notify();
+        }
+        result
+    }
+
+    pub(crate) fn handle_event(&self, key: u32, readable: bool, writable: bool) {
+        self.with_core(|core| core.handle_event(key, readable, writable));
+    }
+
+    pub(crate) fn handle_flush(&self) {
+        self.with_core(SocketCore::handle_flush);
+    }
+
+    pub(crate) fn handle_timer(&self, now: Instant) {
+        self.with_core(|core| core.handle_timer(now));
+    }
+
+    pub(crate) fn linger_done(&self, now: Instant) -> bool {
+        self.lock().linger_done(now)
+    }
+
+    pub(crate) fn terminate(&self) {
+        self.with_core(SocketCore::terminate);
+    }
+
+    /// Hands an inproc pipe to this (bound) socket.
+    pub(crate) fn deliver_inproc(&self, end: InprocEnd, endpoint: String) {
+        self.inbox
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((end, endpoint));
+        self.inbox_full.store(true, Ordering::Release);
+        self.signal.notify();
+    }
+
+    /// The core, with any inproc pipes from the inbox attached.
+    fn core(&self) -> MutexGuard<'_, SocketCore> {
+        let mut core = self.lock();
+        if self.inbox_full.swap(false, Ordering::Acquire) {
+            let ends = std::mem::take(&mut *self.inbox.lock().unwrap_or_else(|e| e.into_inner()));
+            for (end, endpoint) in ends {
+                end.attach(core.inproc_peer());
+                core.attach_inproc(end, &endpoint);
+            }
+        }
+        core
+    }
+}
+
+/// How long a call may wait.
+#[derive(Clone, Copy)]
+enum Wait {
+    Never,
+    Until(Instant, Duration),
+    Forever,
+}
+
+impl Wait {
+    fn from_timeout(timeout: Option<Duration>) -> Wait {
+        match timeout {
+            None => Wait::Forever,
+            Some(t) if t.is_zero() => Wait::Never,
+            Some(t) => Wait::Until(Instant::now() + t, t),
+        }
+    }
+}
+
+/// A ZeroMQ socket. It is `Send` (move it to the thread that uses it) but not `Sync`: one
+/// socket is used by one thread at a time, and the compiler holds you to it.
+///
+/// ```
+/// use ferromq::{Context, SocketType};
+/// let ctx = Context::new();
+/// let pull = ctx.socket(SocketType::Pull)?;
+/// pull.bind("inproc://example")?;
+/// let push = ctx.socket(SocketType::Push)?;
+/// push.connect("inproc://example")?;
+/// push.send("hello")?;
+/// assert_eq!(pull.recv()?.frames()[0], "hello");
+/// # Ok::<(), ferromq::Error>(())
+/// ```
+pub struct Socket {
+    shared: Arc<SocketShared>,
+    io: Arc<IoShared>,
+    ctx: Context,
+    _not_sync: PhantomData<Cell<()>>,
+}
+
+impl std::fmt::Debug for Socket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket")
+            .field("type", &self.socket_type())
+            .finish()
+    }
+}
+
+impl Socket {
+    pub(crate) fn new(ctx: Context, socket_type: SocketType, io: Arc<IoShared>) -> Result<Socket> {
+        let pattern = crate::pattern::for_type(socket_type)?;
+        let signal = Arc::new(Signal::default());
+        let shared = io.add_socket(|id| {
+            let core = SocketCore::new(
+                socket_type,
+                pattern,
+                id,
+                Arc::clone(&io),
+                Arc::clone(&signal),
+            );
+            Arc::new(SocketShared {
+                id,
+                core: Mutex::new(core),
+                signal,
+                inbox: Mutex::new(Vec::new()),
+                inbox_full: AtomicBool::new(false),
+            })
+        });
+        Ok(Socket {
+            shared,
+            io,
+            ctx,
+            _not_sync: PhantomData,
+        })
+    }
+
+    /// The socket's type.
+    pub fn socket_type(&self) -> SocketType {
+        self.shared.lock().socket_type
+    }
+
+    /// Accepts connections on an endpoint: `tcp://*:5555`, `tcp://127.0.0.1:*`,
+    /// `ipc:///tmp/feed`, `ipc://@abstract`, `ipc://*`, `inproc://name`.
+    pub fn bind(&self, endpoint: &str) -> Result<()> {
+        let parsed: Endpoint = endpoint.parse()?;
+        if let Endpoint::Inproc(name) = &parsed {
+            let pending = self.ctx.bind_inproc(name, &self.shared)?;
+            let mut core = self.shared.core();
+            for end in pending {
+                end.attach(core.inproc_peer());
+                core.attach_inproc(end, endpoint);
+            }
+            core.last_endpoint = endpoint.to_string();
+            return Ok(());
+        }
+        self.shared.core().bind(endpoint, &parsed)
+    }
+
+    /// Connects to an endpoint. The peer need not be there yet: the socket keeps trying every
+    /// `reconnect_ivl`, and messages sent meanwhile wait for it (up to the high-water mark).
+    pub fn connect(&self, endpoint: &str) -> Result<()> {
+        let parsed: Endpoint = endpoint.parse()?;
+        if let Endpoint::Tcp {
+            host: crate::endpoint::TcpHost::Any,
+            ..
+        } = parsed
+        {
+            return Err(Error::new(
+                ErrorKind::InvalidEndpoint,
+                format!("invalid endpoint {endpoint:?}: cannot connect to * (name a host)"),
+            ));
+        }
+        if matches!(parsed, Endpoint::Ipc(crate::endpoint::IpcAddr::Generated)) {
+            return Err(Error::new(
+                ErrorKind::InvalidEndpoint,
+                format!("invalid endpoint {endpoint:?}: cannot connect to ipc://*"),
+            ));
+        }
+        if let Endpoint::Inproc(name) = &parsed {
+            let me = self.shared.core().inproc_peer();
+            let end = self.ctx.connect_inproc(name, me, endpoint);
+            let mut core = self.shared.core();
+            core.attach_inproc(end, endpoint);
+            core.last_endpoint = endpoint.to_string();
+            return Ok(());
+        }
+        self.shared.core().connect(endpoint, parsed);
+        Ok(())
+    }
+
+    /// Stops listening on an endpoint given to `bind` (or reported by `last_endpoint`), and
+    /// closes the connections accepted through it.
+    pub fn unbind(&self, endpoint: &str) -> Result<()> {
+        if let Ok(Endpoint::Inproc(name)) = endpoint.parse::<Endpoint>() {
+            return self.ctx.unbind_inproc(&name, &self.shared);
+        }
+        self.shared.core().unbind(endpoint)
+    }
+
+    /// Closes the connection made by `connect` to this endpoint.
+    pub fn disconnect(&self, endpoint: &str) -> Result<()> {
+        self.shared.core().disconnect(endpoint)
+    }
+
+    /// The endpoint last bound or connected, with the real port or path when one was chosen
+    /// for `*`.
+    pub fn last_endpoint(&self) -> String {
+        self.shared.lock().last_endpoint.clone()
+    }
+
+    /// Sends a message, waiting up to `sndtimeo` while no peer can take it.
+    pub fn send(&self, msg: impl Into<Message>) -> Result<()> {
+        let timeout = self.shared.lock().options.sndtimeo;
+        self.send_with(msg.into(), Wait::from_timeout(timeout))
+    }
+
+    /// Sends a message if a peer can take it now; an error of kind `WouldBlock` otherwise.
+    pub fn try_send(&self, msg: impl Into<Message>) -> Result<()> {
+        self.send_with(msg.into(), Wait::Never)
+    }
+
+    fn send_with(&self, msg: Message, wait: Wait) -> Result<()> {
+        if msg.is_empty() {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "a message needs at least one frame",
+            ));
+        }
+        let mut msg = msg;
+        loop {
+            let seen = self.shared.signal.epoch();
+            match self.shared.with_core(|core| core.send(msg))? {
+                Sent::Done => return Ok(()),
+                Sent::Blocked(back) => msg = back,
+            }
+            self.wait(seen, wait, "send")?;
+        }
+    }
+
+    /// Receives a message, waiting up to `rcvtimeo`.
+    pub fn recv(&self) -> Result<Message> {
+        let timeout = self.shared.lock().options.rcvtimeo;
+        self.recv_with(Wait::from_timeout(timeout))
+    }
+
+    /// Receives a message if one is ready; an error of kind `WouldBlock` otherwise.
+    pub fn try_recv(&self) -> Result<Message> {
+        self.recv_with(Wait::Never)
+    }
+
+    fn recv_with(&self, wait: Wait) -> Result<Message> {
+        loop {
+            let seen = self.shared.signal.epoch();
+            if let Some(msg) = self.shared.with_core(SocketCore::recv)? {
+                return Ok(msg);
+            }
+            self.wait(seen, wait, "recv")?;
+        }
+    }
+
+    fn wait(&self, seen: u64, wait: Wait, what: &str) -> Result<()> {
+        match wait {
+            Wait::Never => Err(Error::would_block(&format!("{what} would block"))),
+            Wait::Forever => {
+                self.shared.signal.wait(seen, None);
+                Ok(())
+            }
+            Wait::Until(deadline, timeout) => {
+                if self.shared.signal.wait(seen, Some(deadline)) || Instant::now() < deadline {
+                    Ok(())
+                } else {
+                    let option = if what == "send" {
+                        "sndtimeo"
+                    } else {
+                        "rcvtimeo"
+                    };
+                    Err(Error::new(
+                        ErrorKind::WouldBlock,
+                        format!(
+                            "{what} timed out after {} ms ({option})",
+                            timeout.as_millis()
+                        ),
+                    ))
+                }
+            }
+        }
+    }
+
+    /// Subscribes a SUB socket to messages whose first frame starts with `prefix` (empty: all).
+    pub fn subscribe(&self, prefix: impl AsRef<[u8]>) -> Result<()> {
+        self.shared.core().subscribe(prefix.as_ref(), true)
+    }
+
+    /// Cancels one earlier `subscribe` of the same prefix.
+    pub fn unsubscribe(&self, prefix: impl AsRef<[u8]>) -> Result<()> {
+        self.shared.core().subscribe(prefix.as_ref(), false)
+    }
+
+    fn set_option(&self, f: impl FnOnce(&mut crate::options::Options)) {
+        let mut core = self.shared.lock();
+        f(&mut core.options);
+        core.options_changed();
+    }
+
+    /// Outbound high-water mark, in messages per peer (0: no limit). Default 1000.
+    pub fn set_sndhwm(&self, hwm: usize) -> Result<()> {
+        self.set_option(|o| o.sndhwm = hwm);
+        Ok(())
+    }
+
+    /// Inbound high-water mark, in messages per peer (0: no limit). Default 1000.
+    pub fn set_rcvhwm(&self, hwm: usize) -> Result<()> {
+        self.set_option(|o| o.rcvhwm = hwm);
+        Ok(())
+    }
+
+    /// How long `send` waits; `None` for ever (the default), zero not at all.
+    pub fn set_sndtimeo(&self, timeout: Option<Duration>) -> Result<()> {
+        self.set_option(|o| o.sndtimeo = timeout);
+        Ok(())
+    }
+
+    /// How long `recv` waits; `None` for ever (the default), zero not at all.
+    pub fn set_rcvtimeo(&self, timeout: Option<Duration>) -> Result<()> {
+        self.set_option(|o| o.rcvtimeo = timeout);
+        Ok(())
+    }
+
+    /// How long messages still queued are kept after the socket is dropped, to be written to
+    /// their peers; `None` waits for ever (the default, as in libzmq).
+    pub fn set_linger(&self, linger: Option<Duration>) -> Result<()> {
+        self.set_option(|o| o.linger = linger);
+        Ok(())
+    }
+
+    /// The routing id this socket gives its peers (at most 255 bytes, not starting with 0).
+    pub fn set_routing_id(&self, id: impl Into<Bytes>) -> Result<()> {
+        let id = id.into();
+        if id.is_empty() || id.len() > 255 || id[0] == 0 {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "routing_id must be 1 to 255 bytes and must not start with a zero byte",
+            ));
+        }
+        self.set_option(|o| o.routing_id = id);
+        Ok(())
+    }
+
+    /// The pause between reconnection attempts. Default 100 ms.
+    pub fn set_reconnect_ivl(&self, ivl: Duration) -> Result<()> {
+        self.set_option(|o| o.reconnect_ivl = ivl);
+        Ok(())
+    }
+
+    /// The largest inbound frame accepted; a peer that sends a larger one is disconnected.
+    /// `None` (the default) sets no limit.
+    pub fn set_maxmsgsize(&self, size: Option<u64>) -> Result<()> {
+        self.set_option(|o| o.maxmsgsize = size);
+        Ok(())
+    }
+
+    /// How long a new connection may take to finish its handshake. `None`: no limit. Default 30 s.
+    pub fn set_handshake_ivl(&self, ivl: Option<Duration>) -> Result<()> {
+        self.set_option(|o| o.handshake_ivl = ivl.filter(|d| !d.is_zero()));
+        Ok(())
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        self.ctx.forget_inproc(&self.shared);
+        if self.shared.with_core(SocketCore::close) {
+            self.io.linger(Arc::clone(&self.shared));
+        } else {
+            self.io.remove_socket(self.shared.id());
+        }
+    }
+}

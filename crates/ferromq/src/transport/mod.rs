@@ -1,0 +1,112 @@
+//! The byte-stream transports, tcp and ipc, behind one type each for streams and listeners.
+//! (inproc has no stream: see `crate::inproc`.)
+
+pub(crate) mod ipc;
+pub(crate) mod tcp;
+
+use std::io::{self, IoSlice, Read, Write};
+
+use mio::event::Source;
+use mio::{Interest, Registry, Token};
+
+/// A connected, non-blocking byte stream.
+#[derive(Debug)]
+pub(crate) enum Stream {
+    Tcp(mio::net::TcpStream),
+    Ipc(mio::net::UnixStream),
+}
+
+/// A bound, non-blocking listener.
+#[derive(Debug)]
+pub(crate) enum Listener {
+    Tcp(mio::net::TcpListener),
+    Ipc(ipc::IpcListener),
+}
+
+impl Stream {
+    pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Ipc(s) => s.read(buf),
+        }
+    }
+
+    pub(crate) fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write_vectored(bufs),
+            Stream::Ipc(s) => s.write_vectored(bufs),
+        }
+    }
+
+    /// After a non-blocking connect: `Ok(true)` once connected, `Ok(false)` while still
+    /// connecting, an error when the connection failed.
+    pub(crate) fn finish_connect(&mut self) -> io::Result<bool> {
+        let (err, peer) = match self {
+            Stream::Tcp(s) => (s.take_error()?, s.peer_addr().map(|_| ())),
+            Stream::Ipc(s) => (s.take_error()?, s.peer_addr().map(|_| ())),
+        };
+        if let Some(err) = err {
+            return Err(err);
+        }
+        match peer {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The peer's address as text, for logs and message metadata.
+    pub(crate) fn peer_address(&self) -> String {
+        match self {
+            Stream::Tcp(s) => s.peer_addr().map(|a| a.to_string()).unwrap_or_default(),
+            Stream::Ipc(_) => String::new(),
+        }
+    }
+
+    fn source(&mut self) -> &mut dyn Source {
+        match self {
+            Stream::Tcp(s) => s,
+            Stream::Ipc(s) => s,
+        }
+    }
+
+    pub(crate) fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
+        registry.register(
+            self.source(),
+            token,
+            Interest::READABLE | Interest::WRITABLE,
+        )
+    }
+
+    pub(crate) fn deregister(&mut self, registry: &Registry) {
+        let _ = registry.deregister(self.source());
+    }
+}
+
+impl Listener {
+    /// Accepts one pending connection, if any.
+    pub(crate) fn accept(&mut self) -> io::Result<Stream> {
+        match self {
+            Listener::Tcp(l) => {
+                let (s, _) = l.accept()?;
+                let _ = s.set_nodelay(true);
+                Ok(Stream::Tcp(s))
+            }
+            Listener::Ipc(l) => Ok(Stream::Ipc(l.inner.accept()?.0)),
+        }
+    }
+
+    pub(crate) fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
+        match self {
+            Listener::Tcp(l) => registry.register(l, token, Interest::READABLE),
+            Listener::Ipc(l) => registry.register(&mut l.inner, token, Interest::READABLE),
+        }
+    }
+
+    pub(crate) fn deregister(&mut self, registry: &Registry) {
+        let _ = match self {
+            Listener::Tcp(l) => registry.deregister(l),
+            Listener::Ipc(l) => registry.deregister(&mut l.inner),
+        };
+    }
+}

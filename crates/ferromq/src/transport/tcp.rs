@@ -1,0 +1,54 @@
+//! `tcp://`: binding and connecting.
+
+use std::io;
+use std::net::SocketAddr;
+
+use crate::endpoint::{tcp_endpoint_string, Endpoint, TcpHost};
+use crate::error::{Error, Result};
+
+use super::{Listener, Stream};
+
+/// Binds a listener; returns it with the endpoint actually bound (the real port for `*`).
+pub(crate) fn bind(text: &str, host: &TcpHost, port: u16) -> Result<(Listener, String)> {
+    let addrs = Endpoint::resolve_tcp(host, port).map_err(|e| Error::io(text, e))?;
+    let mut last_err = None;
+    for addr in addrs {
+        match listen(addr) {
+            Ok(listener) => {
+                let local = listener.local_addr().map_err(|e| Error::io(text, e))?;
+                return Ok((Listener::Tcp(listener), tcp_endpoint_string(local)));
+            }
+            Err(e) => last_err = Some(e),
+        }
+    }
+    let err =
+        last_err.unwrap_or_else(|| io::Error::new(io::ErrorKind::AddrNotAvailable, "no address"));
+    Err(Error::io(format!("cannot bind to {text}"), err))
+}
+
+fn listen(addr: SocketAddr) -> io::Result<mio::net::TcpListener> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(false).ok();
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(mio::net::TcpListener::from_std(socket.into()))
+}
+
+/// Starts a non-blocking connect to the first address the host resolves to.
+pub(crate) fn connect(host: &TcpHost, port: u16) -> io::Result<Stream> {
+    let addr = Endpoint::resolve_tcp(host, port)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "the host name has no address"))?;
+    let stream = mio::net::TcpStream::connect(addr)?;
+    stream.set_nodelay(true)?;
+    Ok(Stream::Tcp(stream))
+}
