@@ -1,6 +1,6 @@
 //! Frames: short and long, message and command, with the MORE flag.
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use crate::{Command, ProtocolError};
 
@@ -12,19 +12,46 @@ pub const MAX_FRAME_SIZE: u64 = 1 << 40;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Frame {
     /// A message frame; `more` says another frame of the same message follows.
-    Message { more: bool, body: Bytes },
+    Message {
+        more: bool,
+        body: Bytes,
+    },
     Command(Command),
 }
+
+/// Flag bits of a frame's first byte (RFC 23, "Framing").
+const MORE: u8 = 0x01;
+const LONG: u8 = 0x02;
+const COMMAND: u8 = 0x04;
+const RESERVED: u8 = !(MORE | LONG | COMMAND);
+
+const SHORT_HEADER_LEN: usize = 2;
+const LONG_HEADER_LEN: usize = 9;
 
 /// The header of a frame: flags and length, 2 bytes for short frames, 9 for long ones.
 /// Returns the buffer and how many of its bytes are the header.
 pub fn frame_header(more: bool, command: bool, len: usize) -> ([u8; 9], usize) {
-    todo!()
+    let mut header = [0; LONG_HEADER_LEN];
+    header[0] = if more { MORE } else { 0 } | if command { COMMAND } else { 0 };
+    match u8::try_from(len) {
+        Ok(short) => {
+            header[1] = short;
+            (header, SHORT_HEADER_LEN)
+        }
+        Err(_) => {
+            header[0] |= LONG;
+            header[1..].copy_from_slice(&(len as u64).to_be_bytes());
+            (header, LONG_HEADER_LEN)
+        }
+    }
 }
 
 /// Appends a whole message frame (header and body) to `out`.
 pub fn encode_frame(out: &mut BytesMut, more: bool, body: &[u8]) {
-    todo!()
+    let (header, header_len) = frame_header(more, false, body.len());
+    out.reserve(header_len + body.len());
+    out.extend_from_slice(&header[..header_len]);
+    out.extend_from_slice(body);
 }
 
 /// Splits frames off the front of a read buffer.
@@ -33,22 +60,329 @@ pub struct FrameDecoder {
     max_frame_size: u64,
 }
 
+/// A frame header read off the front of a buffer.
+struct Header {
+    flags: u8,
+    len: usize,
+    size: u64,
+}
+
+/// Reads the header at the front of `input`, or `None` when it is not all there yet. Only the
+/// flags are checked; the size is left to the caller.
+fn parse_header(input: &[u8]) -> Result<Option<Header>, ProtocolError> {
+    let Some(&flags) = input.first() else {
+        return Ok(None);
+    };
+    if flags & RESERVED != 0 {
+        return Err(ProtocolError::BadFrame("reserved flag bits set"));
+    }
+    if flags & COMMAND != 0 && flags & MORE != 0 {
+        return Err(ProtocolError::BadFrame("command frame with MORE set"));
+    }
+    let len = if flags & LONG != 0 {
+        LONG_HEADER_LEN
+    } else {
+        SHORT_HEADER_LEN
+    };
+    let Some(size) = input.get(1..len) else {
+        return Ok(None);
+    };
+    // A short size is one byte; a long one is eight in network order. Be liberal: a long
+    // frame may carry a size under 256.
+    let size = size.iter().fold(0u64, |acc, &b| acc << 8 | u64::from(b));
+    Ok(Some(Header { flags, len, size }))
+}
+
 impl FrameDecoder {
     /// `max_frame_size` is the socket's `maxmsgsize`; `None` means only `MAX_FRAME_SIZE` applies.
     pub fn new(max_frame_size: Option<u64>) -> FrameDecoder {
-        todo!()
+        FrameDecoder {
+            max_frame_size: max_frame_size.map_or(MAX_FRAME_SIZE, |max| max.min(MAX_FRAME_SIZE)),
+        }
     }
 
     /// Takes one whole frame off the front of `input`, without copying its body, or returns
     /// `Ok(None)` when `input` does not yet hold a whole frame. A length over the limit is an
     /// error as soon as the header is read, before any body arrives.
     pub fn decode(&mut self, input: &mut BytesMut) -> Result<Option<Frame>, ProtocolError> {
-        todo!()
+        let Some(header) = parse_header(input)? else {
+            return Ok(None);
+        };
+        let too_large = || ProtocolError::FrameTooLarge {
+            size: header.size,
+            limit: self.max_frame_size,
+        };
+        if header.size > self.max_frame_size {
+            return Err(too_large());
+        }
+        // Only a 32-bit target can fail this, with a size it could not hold anyway.
+        let size = usize::try_from(header.size).map_err(|_| too_large())?;
+        if input.len() - header.len < size {
+            return Ok(None);
+        }
+        input.advance(header.len);
+        let body = input.split_to(size).freeze();
+        Ok(Some(if header.flags & COMMAND != 0 {
+            Frame::Command(Command::decode(body)?)
+        } else {
+            Frame::Message {
+                more: header.flags & MORE != 0,
+                body,
+            }
+        }))
     }
 
     /// How many bytes `input` must hold before the frame at its front can be decoded (at least
     /// `input.len() + 1` when even the header is incomplete), so that reads can be sized.
     pub fn needed(&self, input: &[u8]) -> usize {
-        todo!()
+        match parse_header(input) {
+            Ok(Some(header)) => {
+                let size = usize::try_from(header.size).unwrap_or(usize::MAX);
+                header.len.saturating_add(size)
+            }
+            // The header is incomplete, or `decode` will refuse it at once.
+            Ok(None) | Err(_) => match input.first() {
+                Some(flags) if flags & LONG != 0 => LONG_HEADER_LEN,
+                _ => SHORT_HEADER_LEN,
+            }
+            .max(input.len() + 1),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn decode_all(
+        decoder: &mut FrameDecoder,
+        bytes: &[u8],
+    ) -> Result<Option<Frame>, ProtocolError> {
+        decoder.decode(&mut BytesMut::from(bytes))
+    }
+
+    fn message(more: bool, body: &'static [u8]) -> Frame {
+        Frame::Message {
+            more,
+            body: Bytes::from_static(body),
+        }
+    }
+
+    #[test]
+    fn short_frame() {
+        let wire = [0x00, 0x05, b'h', b'e', b'l', b'l', b'o'];
+        let mut out = BytesMut::new();
+        encode_frame(&mut out, false, b"hello");
+        assert_eq!(&out[..], &wire);
+        let mut decoder = FrameDecoder::new(None);
+        assert_eq!(
+            decode_all(&mut decoder, &wire),
+            Ok(Some(message(false, b"hello")))
+        );
+    }
+
+    #[test]
+    fn more_flag() {
+        let wire = [0x01, 0x03, b'a', b'b', b'c', 0x00, 0x00];
+        let mut out = BytesMut::new();
+        encode_frame(&mut out, true, b"abc");
+        encode_frame(&mut out, false, b"");
+        assert_eq!(&out[..], &wire);
+        let mut decoder = FrameDecoder::new(None);
+        let mut input = BytesMut::from(&wire[..]);
+        assert_eq!(decoder.decode(&mut input), Ok(Some(message(true, b"abc"))));
+        assert_eq!(decoder.decode(&mut input), Ok(Some(message(false, b""))));
+        assert_eq!(decoder.decode(&mut input), Ok(None));
+    }
+
+    #[test]
+    fn long_frame() {
+        let body = [0x5A; 300];
+        let mut wire = vec![0x03, 0, 0, 0, 0, 0, 0, 0x01, 0x2C];
+        wire.extend_from_slice(&body);
+        let mut out = BytesMut::new();
+        encode_frame(&mut out, true, &body);
+        assert_eq!(&out[..], &wire[..]);
+        let frame = decode_all(&mut FrameDecoder::new(None), &wire).unwrap();
+        assert_eq!(
+            frame,
+            Some(Frame::Message {
+                more: true,
+                body: Bytes::copy_from_slice(&body)
+            })
+        );
+    }
+
+    #[test]
+    fn long_frame_with_a_short_size_is_accepted() {
+        let wire = [0x02, 0, 0, 0, 0, 0, 0, 0, 0x02, b'h', b'i'];
+        let frame = decode_all(&mut FrameDecoder::new(None), &wire);
+        assert_eq!(frame, Ok(Some(message(false, b"hi"))));
+    }
+
+    #[test]
+    fn headers() {
+        assert_eq!(frame_header(false, false, 0), ([0; 9], 2));
+        assert_eq!(
+            frame_header(true, false, 255),
+            ([0x01, 0xFF, 0, 0, 0, 0, 0, 0, 0], 2)
+        );
+        assert_eq!(
+            frame_header(false, true, 7),
+            ([0x04, 0x07, 0, 0, 0, 0, 0, 0, 0], 2)
+        );
+        assert_eq!(
+            frame_header(false, true, 256),
+            ([0x06, 0, 0, 0, 0, 0, 0, 0x01, 0x00], 9)
+        );
+        assert_eq!(
+            frame_header(true, false, 0x0102_0304),
+            ([0x03, 0, 0, 0, 0, 0x01, 0x02, 0x03, 0x04], 9)
+        );
+    }
+
+    #[test]
+    fn body_is_not_copied() {
+        let mut input = BytesMut::from(&[0x00, 0x03, b'a', b'b', b'c', 0x00][..]);
+        let start = input.as_ptr() as usize;
+        let Ok(Some(Frame::Message { body, .. })) = FrameDecoder::new(None).decode(&mut input)
+        else {
+            panic!("no frame");
+        };
+        assert_eq!(body.as_ptr() as usize, start + 2);
+        assert_eq!(&input[..], &[0x00]);
+    }
+
+    #[test]
+    fn command_frame() {
+        let wire = [
+            0x04, 0x0A, 0x06, b'C', b'A', b'N', b'C', b'E', b'L', b'a', b'b', b'c',
+        ];
+        let frame = decode_all(&mut FrameDecoder::new(None), &wire);
+        assert_eq!(
+            frame,
+            Ok(Some(Frame::Command(Command::Cancel(Bytes::from_static(
+                b"abc"
+            )))))
+        );
+    }
+
+    #[test]
+    fn truncated_input_waits() {
+        let wire = [0x02, 0, 0, 0, 0, 0, 0, 0x01, 0x00];
+        let mut decoder = FrameDecoder::new(None);
+        for len in 0..wire.len() {
+            let mut input = BytesMut::from(&wire[..len]);
+            assert_eq!(decoder.decode(&mut input), Ok(None));
+            assert_eq!(input.len(), len, "input must stay untouched");
+            let needed = decoder.needed(&input);
+            assert!(needed > len, "needed {needed} for {len} bytes");
+        }
+        assert_eq!(decoder.needed(&wire), 9 + 256);
+        assert_eq!(decoder.needed(&[0x00, 0x10, 1, 2]), 18);
+        assert_eq!(decoder.needed(&[]), 2);
+        assert_eq!(decoder.needed(&[0x02, 0]), 9);
+        assert_eq!(
+            decoder.decode(&mut BytesMut::from(&[0x00, 0x03, 1, 2][..])),
+            Ok(None)
+        );
+    }
+
+    #[test]
+    fn oversized_frame_is_refused_from_its_header() {
+        // 2^44 bytes, far past MAX_FRAME_SIZE, and no body at all.
+        let wire = [0x02, 0x00, 0x00, 0x10, 0x00, 0x00, 0x00, 0x00, 0x00];
+        assert_eq!(
+            decode_all(&mut FrameDecoder::new(None), &wire),
+            Err(ProtocolError::FrameTooLarge {
+                size: 1 << 44,
+                limit: MAX_FRAME_SIZE
+            })
+        );
+        // The configured limit applies too, and cannot raise MAX_FRAME_SIZE.
+        assert_eq!(
+            decode_all(&mut FrameDecoder::new(Some(10)), &[0x00, 11]),
+            Err(ProtocolError::FrameTooLarge {
+                size: 11,
+                limit: 10
+            })
+        );
+        assert_eq!(
+            decode_all(&mut FrameDecoder::new(Some(u64::MAX)), &wire),
+            Err(ProtocolError::FrameTooLarge {
+                size: 1 << 44,
+                limit: MAX_FRAME_SIZE
+            })
+        );
+        let largest = [0x02, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF];
+        assert!(matches!(
+            decode_all(&mut FrameDecoder::new(None), &largest),
+            Err(ProtocolError::FrameTooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn reserved_flag_bits_are_refused() {
+        for bit in 3..8 {
+            let wire = [1u8 << bit, 0x00];
+            assert!(matches!(
+                decode_all(&mut FrameDecoder::new(None), &wire),
+                Err(ProtocolError::BadFrame(_))
+            ));
+            // Refused from the flags alone.
+            assert!(decode_all(&mut FrameDecoder::new(None), &wire[..1]).is_err());
+        }
+    }
+
+    #[test]
+    fn command_with_more_is_refused() {
+        let wire = [0x05, 0x05, 0x04, b'P', b'O', b'N', b'G'];
+        assert!(matches!(
+            decode_all(&mut FrameDecoder::new(None), &wire),
+            Err(ProtocolError::BadFrame(_))
+        ));
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(
+            bytes in proptest::collection::vec(any::<u8>(), 0..600),
+            limit in proptest::option::of(0u64..1000),
+        ) {
+            let mut decoder = FrameDecoder::new(limit);
+            let mut input = BytesMut::from(&bytes[..]);
+            while let Ok(Some(_)) = decoder.decode(&mut input) {}
+            decoder.needed(&input);
+        }
+
+        #[test]
+        fn frames_round_trip_in_any_chunking(
+            frames in proptest::collection::vec(
+                (any::<bool>(), proptest::collection::vec(any::<u8>(), 0..600)),
+                0..8,
+            ),
+            chunk in 1usize..700,
+        ) {
+            let mut wire = BytesMut::new();
+            for (more, body) in &frames {
+                encode_frame(&mut wire, *more, body);
+            }
+            let mut decoder = FrameDecoder::new(None);
+            let mut input = BytesMut::new();
+            let mut decoded = Vec::new();
+            for piece in wire.chunks(chunk) {
+                input.extend_from_slice(piece);
+                while let Some(frame) = decoder.decode(&mut input).unwrap() {
+                    decoded.push(frame);
+                }
+            }
+            let expected: Vec<Frame> = frames
+                .into_iter()
+                .map(|(more, body)| Frame::Message { more, body: body.into() })
+                .collect();
+            prop_assert_eq!(decoded, expected);
+            prop_assert!(input.is_empty());
+        }
     }
 }

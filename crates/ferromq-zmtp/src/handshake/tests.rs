@@ -1,0 +1,419 @@
+use bytes::{Bytes, BytesMut};
+use proptest::prelude::*;
+
+use super::*;
+
+fn config(socket_type: SocketType) -> HandshakeConfig {
+    HandshakeConfig {
+        socket_type,
+        routing_id: Bytes::new(),
+        properties: Vec::new(),
+    }
+}
+
+/// A greeting written out field by field (RFC 23, "Formal Grammar").
+fn greeting(major: u8, minor: u8, mechanism: &[u8]) -> Vec<u8> {
+    let mut g = vec![0xFF, 0, 0, 0, 0, 0, 0, 0, 0, 0x7F, major, minor];
+    let mut name = [0u8; 20];
+    name[..mechanism.len()].copy_from_slice(mechanism);
+    g.extend_from_slice(&name);
+    g.push(0); // as-server
+    g.extend_from_slice(&[0; 31]);
+    assert_eq!(g.len(), 64);
+    g
+}
+
+/// A READY command frame written out by hand.
+fn ready(properties: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut body = vec![5];
+    body.extend_from_slice(b"READY");
+    for (name, value) in properties {
+        body.push(name.len() as u8);
+        body.extend_from_slice(name.as_bytes());
+        body.extend_from_slice(&(value.len() as u32).to_be_bytes());
+        body.extend_from_slice(value);
+    }
+    let mut frame = vec![0x04, body.len() as u8];
+    frame.extend_from_slice(&body);
+    frame
+}
+
+/// The ERROR command we send when the peer's socket type is refused.
+fn invalid_socket_type() -> Vec<u8> {
+    let mut frame = vec![0x04, 26, 5];
+    frame.extend_from_slice(b"ERROR");
+    frame.push(19);
+    frame.extend_from_slice(b"Invalid socket type");
+    frame
+}
+
+fn written(handshake: &mut Handshake) -> Vec<u8> {
+    let mut out = BytesMut::new();
+    handshake.write_to(&mut out);
+    out.to_vec()
+}
+
+/// Feeds `bytes` at once and returns the result.
+fn feed(handshake: &mut Handshake, bytes: &[u8]) -> Result<Option<PeerInfo>, ProtocolError> {
+    handshake.read_from(&mut BytesMut::from(bytes))
+}
+
+#[test]
+fn sends_the_partial_greeting_first() {
+    let mut handshake = Handshake::new(config(SocketType::Push));
+    assert_eq!(written(&mut handshake), &greeting(3, 1, b"NULL")[..11]);
+    assert_eq!(written(&mut handshake), b"");
+}
+
+#[test]
+fn against_a_libzmq_push_peer() {
+    let mut peer = greeting(3, 1, b"NULL");
+    peer.extend_from_slice(&ready(&[("Socket-Type", b"PUSH")]));
+    peer.extend_from_slice(&[0x00, 0x02, b'h', b'i']);
+
+    let mut handshake = Handshake::new(config(SocketType::Pull));
+    let mut input = BytesMut::from(&peer[..]);
+    let info = handshake.read_from(&mut input).unwrap().unwrap();
+    assert_eq!(
+        info,
+        PeerInfo {
+            version: Version { major: 3, minor: 1 },
+            socket_type: SocketType::Push,
+            routing_id: Bytes::new(),
+            properties: Metadata(vec![("Socket-Type".into(), Bytes::from_static(b"PUSH"))]),
+        }
+    );
+    // The message after READY is left for the frame decoder.
+    assert_eq!(&input[..], &[0x00, 0x02, b'h', b'i']);
+
+    // Nothing was drained until now: the whole greeting, then READY.
+    let mut expected = greeting(3, 1, b"NULL");
+    expected.extend_from_slice(&ready(&[("Socket-Type", b"PULL")]));
+    assert_eq!(written(&mut handshake), expected);
+}
+
+#[test]
+fn only_req_dealer_and_router_send_an_identity() {
+    for (socket_type, identity) in [
+        (SocketType::Req, true),
+        (SocketType::Dealer, true),
+        (SocketType::Router, true),
+        (SocketType::Pub, false),
+        (SocketType::Pair, false),
+    ] {
+        let mut handshake = Handshake::new(HandshakeConfig {
+            socket_type,
+            routing_id: Bytes::from_static(b"id"),
+            properties: vec![("X-App".into(), Bytes::from_static(b"v"))],
+        });
+        assert_eq!(feed(&mut handshake, &greeting(3, 1, b"NULL")), Ok(None));
+        let mut expected = greeting(3, 1, b"NULL");
+        let name = socket_type.name().as_bytes();
+        expected.extend_from_slice(&if identity {
+            ready(&[("Socket-Type", name), ("Identity", b"id"), ("X-App", b"v")])
+        } else {
+            ready(&[("Socket-Type", name), ("X-App", b"v")])
+        });
+        assert_eq!(written(&mut handshake), expected);
+    }
+}
+
+#[test]
+fn peer_identity_and_properties() {
+    let mut peer = greeting(3, 1, b"NULL");
+    peer.extend_from_slice(&ready(&[
+        ("Socket-Type", b"DEALER"),
+        ("identity", b"client-7"),
+        ("X-Colour", b"blue"),
+    ]));
+    let mut handshake = Handshake::new(config(SocketType::Router));
+    let info = feed(&mut handshake, &peer).unwrap().unwrap();
+    assert_eq!(info.socket_type, SocketType::Dealer);
+    assert_eq!(info.routing_id, Bytes::from_static(b"client-7"));
+    assert_eq!(
+        info.properties.get("x-colour"),
+        Some(&Bytes::from_static(b"blue"))
+    );
+    assert_eq!(info.properties.0.len(), 3);
+}
+
+#[test]
+fn a_zmtp_3_0_peer_gives_version_3_0() {
+    let mut peer = greeting(3, 0, b"NULL");
+    peer.extend_from_slice(&ready(&[("Socket-Type", b"SUB")]));
+    let mut handshake = Handshake::new(config(SocketType::Pub));
+    let info = feed(&mut handshake, &peer).unwrap().unwrap();
+    assert_eq!(info.version, Version { major: 3, minor: 0 });
+}
+
+#[test]
+fn a_later_peer_gives_our_version() {
+    let mut peer = greeting(4, 2, b"NULL");
+    peer.extend_from_slice(&ready(&[("Socket-Type", b"PAIR")]));
+    let mut handshake = Handshake::new(config(SocketType::Pair));
+    let info = feed(&mut handshake, &peer).unwrap().unwrap();
+    assert_eq!(info.version, Version { major: 3, minor: 1 });
+}
+
+/// Drives two handshakes against each other, moving `step` bytes at a time each way.
+fn run_pair(a: HandshakeConfig, b: HandshakeConfig, step: usize) -> (PeerInfo, PeerInfo) {
+    let (mut a, mut b) = (Handshake::new(a), Handshake::new(b));
+    let (mut a_to_b, mut b_to_a) = (BytesMut::new(), BytesMut::new());
+    let (mut a_in, mut b_in) = (BytesMut::new(), BytesMut::new());
+    let (mut a_peer, mut b_peer) = (None, None);
+    for _ in 0..10_000 {
+        a.write_to(&mut a_to_b);
+        b.write_to(&mut b_to_a);
+        let n = step.min(a_to_b.len());
+        b_in.extend_from_slice(&a_to_b.split_to(n));
+        let n = step.min(b_to_a.len());
+        a_in.extend_from_slice(&b_to_a.split_to(n));
+        if a_peer.is_none() {
+            a_peer = a.read_from(&mut a_in).unwrap();
+        }
+        if b_peer.is_none() {
+            b_peer = b.read_from(&mut b_in).unwrap();
+        }
+        if let (Some(a_peer), Some(b_peer)) = (&a_peer, &b_peer) {
+            assert!(a_in.is_empty() && b_in.is_empty());
+            assert!(a_to_b.is_empty() && b_to_a.is_empty());
+            return (a_peer.clone(), b_peer.clone());
+        }
+    }
+    panic!("handshake did not complete");
+}
+
+#[test]
+fn two_handshakes_one_byte_at_a_time() {
+    let dealer = HandshakeConfig {
+        socket_type: SocketType::Dealer,
+        routing_id: Bytes::from_static(b"D1"),
+        properties: vec![("X-Name".into(), Bytes::from_static(b"worker"))],
+    };
+    let (dealer_sees, router_sees) = run_pair(dealer, config(SocketType::Router), 1);
+    assert_eq!(dealer_sees.socket_type, SocketType::Router);
+    assert_eq!(dealer_sees.routing_id, Bytes::new());
+    assert_eq!(dealer_sees.version, Version { major: 3, minor: 1 });
+    assert_eq!(router_sees.socket_type, SocketType::Dealer);
+    assert_eq!(router_sees.routing_id, Bytes::from_static(b"D1"));
+    assert_eq!(
+        router_sees.properties.get("X-Name"),
+        Some(&Bytes::from_static(b"worker"))
+    );
+}
+
+#[test]
+fn incompatible_socket_type_is_answered_with_error() {
+    let mut peer = greeting(3, 1, b"NULL");
+    peer.extend_from_slice(&ready(&[("Socket-Type", b"PUSH")]));
+    let mut handshake = Handshake::new(config(SocketType::Push));
+    assert_eq!(
+        feed(&mut handshake, &peer),
+        Err(ProtocolError::IncompatibleSocketType {
+            ours: "PUSH",
+            peer: "PUSH".into()
+        })
+    );
+    let mut expected = greeting(3, 1, b"NULL");
+    expected.extend_from_slice(&ready(&[("Socket-Type", b"PUSH")]));
+    expected.extend_from_slice(&invalid_socket_type());
+    assert_eq!(written(&mut handshake), expected);
+    // The error sticks.
+    assert!(feed(&mut handshake, b"").is_err());
+}
+
+#[test]
+fn unknown_and_stream_socket_types_are_refused() {
+    for name in [&b"STREAM"[..], b"push", b"FOO", b""] {
+        let mut peer = greeting(3, 1, b"NULL");
+        peer.extend_from_slice(&ready(&[("Socket-Type", name)]));
+        let mut handshake = Handshake::new(config(SocketType::Pull));
+        assert!(matches!(
+            feed(&mut handshake, &peer),
+            Err(ProtocolError::IncompatibleSocketType { ours: "PULL", .. })
+        ));
+        assert!(written(&mut handshake).ends_with(&invalid_socket_type()));
+    }
+}
+
+#[test]
+fn missing_socket_type_is_answered_with_error() {
+    let mut peer = greeting(3, 1, b"NULL");
+    peer.extend_from_slice(&ready(&[("Identity", b"x")]));
+    let mut handshake = Handshake::new(config(SocketType::Router));
+    assert_eq!(
+        feed(&mut handshake, &peer),
+        Err(ProtocolError::MissingSocketType)
+    );
+    let out = written(&mut handshake);
+    let error_at = 64 + ready(&[("Socket-Type", b"ROUTER"), ("Identity", b"")]).len();
+    assert_eq!(&out[error_at..error_at + 3], &[0x04, 26, 5]);
+    assert_eq!(&out[error_at + 3..error_at + 8], b"ERROR");
+}
+
+#[test]
+fn zmtp_2_0_peer_is_refused() {
+    // Signature, then revision 1 and a socket type, as ZMTP 2.0 sends.
+    let peer = [0xFF, 0, 0, 0, 0, 0, 0, 0, 0x01, 0x7F, 0x01, 0x05];
+    let mut handshake = Handshake::new(config(SocketType::Dealer));
+    assert_eq!(
+        feed(&mut handshake, &peer),
+        Err(ProtocolError::UnsupportedVersion { major: 1, minor: 0 })
+    );
+    // The rest of our greeting is never sent to it.
+    assert_eq!(written(&mut handshake), &greeting(3, 1, b"NULL")[..11]);
+
+    let mut peer = greeting(2, 0, b"NULL");
+    peer.truncate(11);
+    assert_eq!(
+        feed(&mut Handshake::new(config(SocketType::Dealer)), &peer),
+        Err(ProtocolError::UnsupportedVersion { major: 2, minor: 0 })
+    );
+}
+
+#[test]
+fn zmtp_1_0_peer_is_refused() {
+    // A short identity frame: length 1 (just the flags), then flags 0.
+    let mut handshake = Handshake::new(config(SocketType::Dealer));
+    assert_eq!(
+        feed(&mut handshake, &[0x01, 0x00]),
+        Err(ProtocolError::UnsupportedVersion { major: 1, minor: 0 })
+    );
+    // Refused from its first byte, without waiting for ten.
+    assert_eq!(
+        feed(&mut Handshake::new(config(SocketType::Dealer)), &[0x01]),
+        Err(ProtocolError::UnsupportedVersion { major: 1, minor: 0 })
+    );
+    // A long identity frame: 0xFF, an 8-byte length, then flags with the low bit clear.
+    let peer = [0xFF, 0, 0, 0, 0, 0, 0, 0x01, 0x01, 0x00];
+    assert_eq!(
+        feed(&mut Handshake::new(config(SocketType::Dealer)), &peer),
+        Err(ProtocolError::UnsupportedVersion { major: 1, minor: 0 })
+    );
+}
+
+#[test]
+fn truncated_input_waits() {
+    let mut peer = greeting(3, 1, b"NULL");
+    peer.extend_from_slice(&ready(&[("Socket-Type", b"REP")]));
+    for len in 0..peer.len() {
+        let mut handshake = Handshake::new(config(SocketType::Req));
+        assert_eq!(feed(&mut handshake, &peer[..len]), Ok(None), "{len} bytes");
+    }
+    // Up to the major version, only the partial greeting is out.
+    let mut handshake = Handshake::new(config(SocketType::Req));
+    assert_eq!(feed(&mut handshake, &peer[..10]), Ok(None));
+    assert_eq!(written(&mut handshake).len(), 11);
+    assert_eq!(feed(&mut handshake, &peer[10..11]), Ok(None));
+    assert_eq!(written(&mut handshake), &greeting(3, 1, b"NULL")[11..]);
+}
+
+#[test]
+fn other_mechanisms_are_refused() {
+    let mut handshake = Handshake::new(config(SocketType::Pair));
+    assert_eq!(
+        feed(&mut handshake, &greeting(3, 1, b"PLAIN")),
+        Err(ProtocolError::MechanismMismatch {
+            ours: "NULL".into(),
+            theirs: "PLAIN".into()
+        })
+    );
+    // It read our whole greeting, so it gets it all (RFC 23, "Authentication and
+    // Confidentiality"), but no READY.
+    assert_eq!(written(&mut handshake), greeting(3, 1, b"NULL"));
+}
+
+#[test]
+fn peer_error_is_reported() {
+    let mut peer = greeting(3, 1, b"NULL");
+    peer.extend_from_slice(&invalid_socket_type());
+    assert_eq!(
+        feed(&mut Handshake::new(config(SocketType::Pair)), &peer),
+        Err(ProtocolError::PeerError("Invalid socket type".into()))
+    );
+}
+
+#[test]
+fn anything_but_ready_is_unexpected() {
+    let mut peer = greeting(3, 1, b"NULL");
+    peer.extend_from_slice(&[0x00, 0x01, b'x']);
+    assert_eq!(
+        feed(&mut Handshake::new(config(SocketType::Pair)), &peer),
+        Err(ProtocolError::UnexpectedCommand("message".into()))
+    );
+
+    let mut peer = greeting(3, 1, b"NULL");
+    peer.extend_from_slice(&[0x04, 0x0A, 9]);
+    peer.extend_from_slice(b"SUBSCRIBE");
+    assert_eq!(
+        feed(&mut Handshake::new(config(SocketType::Pub)), &peer),
+        Err(ProtocolError::UnexpectedCommand("SUBSCRIBE".into()))
+    );
+}
+
+#[test]
+fn malformed_ready_is_refused() {
+    let mut peer = greeting(3, 1, b"NULL");
+    peer.extend_from_slice(&[0x04, 0x0A, 5]);
+    peer.extend_from_slice(b"READY");
+    peer.extend_from_slice(&[0x01, b'A', 0, 0]);
+    assert!(matches!(
+        feed(&mut Handshake::new(config(SocketType::Pair)), &peer),
+        Err(ProtocolError::BadMetadata(_))
+    ));
+}
+
+#[test]
+fn oversized_handshake_command_is_refused_from_its_header() {
+    let mut peer = greeting(3, 1, b"NULL");
+    peer.extend_from_slice(&[0x06, 0, 0, 0, 0, 0x01, 0, 0, 0]);
+    assert!(matches!(
+        feed(&mut Handshake::new(config(SocketType::Pair)), &peer),
+        Err(ProtocolError::FrameTooLarge {
+            size: 0x0100_0000,
+            ..
+        })
+    ));
+}
+
+fn compatible_pair() -> impl Strategy<Value = (SocketType, SocketType)> {
+    let all = SocketType::ALL;
+    let pairs = all.iter().flat_map(|&a| all.iter().map(move |&b| (a, b)));
+    proptest::sample::select(
+        pairs
+            .filter(|(a, b)| a.is_compatible(*b))
+            .collect::<Vec<_>>(),
+    )
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_bytes_never_panic(
+        bytes in proptest::collection::vec(any::<u8>(), 0..400),
+        chunk in 1usize..100,
+        valid_greeting in any::<bool>(),
+    ) {
+        let mut handshake = Handshake::new(config(SocketType::Push));
+        let mut input = BytesMut::new();
+        if valid_greeting {
+            input.extend_from_slice(&greeting(3, 1, b"NULL"));
+        }
+        for piece in bytes.chunks(chunk) {
+            input.extend_from_slice(piece);
+            written(&mut handshake);
+            if handshake.read_from(&mut input).is_err() {
+                break;
+            }
+        }
+    }
+
+    #[test]
+    fn compatible_sockets_complete_in_any_chunking(
+        (a, b) in compatible_pair(),
+        step in 1usize..200,
+    ) {
+        let (a_sees, b_sees) = run_pair(config(a), config(b), step);
+        prop_assert_eq!(a_sees.socket_type, b);
+        prop_assert_eq!(b_sees.socket_type, a);
+    }
+}
