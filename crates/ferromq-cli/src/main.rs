@@ -1,1 +1,67 @@
-fn main() {}
+//! `ferromq`: send, receive and measure ZeroMQ traffic from the command line.
+
+#![forbid(unsafe_code)]
+
+mod format;
+mod perf;
+mod recv;
+mod send;
+mod socket_args;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "ferromq",
+    version,
+    about = "A pure-Rust ZeroMQ: send, receive and measure messages"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Receive messages and print one per line.
+    Recv(recv::Args),
+    /// Send the given messages, or each line of standard input.
+    Send(send::Args),
+    /// Throughput and latency tools with the interface of libzmq's perf programs.
+    #[command(subcommand)]
+    Perf(perf::Command),
+}
+
+/// Bad arguments: one line naming the argument, exit status 2.
+pub(crate) fn usage_error(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("ferromq: {message}");
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            return usage_error(first.trim_start_matches("error: "));
+        }
+    };
+    match cli.command {
+        Command::Recv(args) => recv::run(args),
+        Command::Send(args) => send::run(args),
+        Command::Perf(cmd) => perf::run(cmd),
+    }
+}

@@ -17,7 +17,7 @@ use crate::io_thread::{token, IoShared};
 use crate::message::Message;
 use crate::options::Options;
 use crate::pattern::{Pattern, Sent};
-use crate::pipe::{flush_stream, Pipe, PipeKind, Pipes, Redial, StreamPipe};
+use crate::pipe::{flush_stream, Pipe, PipeKind, Pipes, StreamPipe};
 use crate::signal::Signal;
 use crate::transport::{ipc, tcp, Listener};
 
@@ -127,15 +127,7 @@ impl SocketCore {
 
     pub(crate) fn connect(&mut self, text: &str, endpoint: Endpoint) {
         let pipe = Pipe {
-            kind: PipeKind::Stream(StreamPipe {
-                conn: None,
-                out: Default::default(),
-                pending: Default::default(),
-                inq: Default::default(),
-                read_blocked: false,
-                redial: Some(Redial { endpoint, at: None }),
-                listener: None,
-            }),
+            kind: StreamPipe::connecting(endpoint),
             endpoint: text.to_string(),
             attached: true,
             dead: None,
@@ -353,18 +345,8 @@ impl SocketCore {
                 continue;
             }
             tracing::debug!(%endpoint, peer = %conn.peer_address, "accepted");
-            let mut out = crate::connection::OutBuffer::default();
-            conn.handshake_output(&mut out);
             entry.insert(Pipe {
-                kind: PipeKind::Stream(StreamPipe {
-                    conn: Some(conn),
-                    out,
-                    pending: Default::default(),
-                    inq: Default::default(),
-                    read_blocked: false,
-                    redial: None,
-                    listener: Some(lkey),
-                }),
+                kind: StreamPipe::accepted(conn, lkey),
                 endpoint,
                 attached: false,
                 dead: None,
@@ -497,6 +479,16 @@ impl SocketCore {
                     if let Some(redial) = s.redial.as_mut() {
                         redial.at = Some(Instant::now() + reconnect_ivl);
                     }
+                    self.notify = true;
+                }
+                PipeKind::Stream(s) if !s.inq.is_empty() => {
+                    // What arrived before the peer left is still delivered; the pipe goes
+                    // once it has been read.
+                    if let Some(mut conn) = s.conn.take() {
+                        conn.stream.deregister(&self.io.registry);
+                    }
+                    s.out.clear();
+                    s.pending.clear();
                     self.notify = true;
                 }
                 _ => self.remove_pipe(key),

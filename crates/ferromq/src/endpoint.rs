@@ -234,7 +234,15 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("port is missing"));
-        assert!(parse("tcp://::1:5")
+        // As in libzmq, the port follows the last colon, so a bare IPv6 literal is accepted.
+        assert_eq!(
+            parse("tcp://::1:5").unwrap(),
+            Endpoint::Tcp {
+                host: TcpHost::Ip("::1".parse().unwrap()),
+                port: 5
+            }
+        );
+        assert!(parse("tcp://::zz:5")
             .unwrap_err()
             .to_string()
             .contains("brackets"));

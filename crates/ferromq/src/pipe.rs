@@ -33,6 +33,38 @@ pub(crate) struct StreamPipe {
     pub listener: Option<usize>,
 }
 
+impl StreamPipe {
+    fn kind(
+        mut conn: Option<Connection>,
+        redial: Option<Redial>,
+        listener: Option<usize>,
+    ) -> PipeKind {
+        let mut out = OutBuffer::default();
+        if let Some(conn) = conn.as_mut() {
+            conn.handshake_output(&mut out);
+        }
+        PipeKind::Stream(Box::new(StreamPipe {
+            conn,
+            out,
+            pending: VecDeque::new(),
+            inq: VecDeque::new(),
+            read_blocked: false,
+            redial,
+            listener,
+        }))
+    }
+
+    /// A pipe made by `connect`: it dials, and redials whenever its connection fails.
+    pub(crate) fn connecting(endpoint: Endpoint) -> PipeKind {
+        StreamPipe::kind(None, Some(Redial { endpoint, at: None }), None)
+    }
+
+    /// A pipe for a connection accepted by listener `listener`.
+    pub(crate) fn accepted(conn: Connection, listener: usize) -> PipeKind {
+        StreamPipe::kind(Some(conn), None, Some(listener))
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Redial {
     pub endpoint: Endpoint,
@@ -41,7 +73,7 @@ pub(crate) struct Redial {
 
 #[derive(Debug)]
 pub(crate) enum PipeKind {
-    Stream(StreamPipe),
+    Stream(Box<StreamPipe>),
     Inproc(InprocEnd),
 }
 
@@ -91,7 +123,8 @@ impl Pipes {
         }
         match &pipe.kind {
             PipeKind::Stream(s) => {
-                self.sndhwm == 0 || s.pending.len() + s.out.messages() < self.sndhwm
+                (s.conn.is_some() || s.redial.is_some())
+                    && (self.sndhwm == 0 || s.pending.len() + s.out.messages() < self.sndhwm)
             }
             PipeKind::Inproc(end) => end.can_write(),
         }
@@ -174,6 +207,10 @@ impl Pipes {
             }
             PipeKind::Stream(s) => {
                 let msg = s.inq.pop_front();
+                if s.inq.is_empty() && s.conn.is_none() && s.redial.is_none() {
+                    pipe.dead = Some("the peer has gone and everything it sent was read".into());
+                    return msg;
+                }
                 if s.read_blocked && (rcvhwm == 0 || s.inq.len() < rcvhwm) {
                     s.read_blocked = false;
                     let progress = resume_reading(s, rcvhwm);

@@ -1,0 +1,51 @@
+//! The arguments every socket-opening command shares: a type and where to bind or connect.
+
+use std::process::ExitCode;
+
+use clap::Args;
+use ferromq::{Context, Socket, SocketType};
+
+use crate::usage_error;
+
+#[derive(Args, Debug)]
+pub(crate) struct SocketArgs {
+    /// Socket type: PAIR, PUB, SUB, XPUB, XSUB, PUSH, PULL (any case).
+    #[arg(long = "type", value_name = "TYPE", value_parser = parse_type)]
+    pub socket_type: SocketType,
+    /// Endpoint to bind to (repeatable), e.g. tcp://*:5555, ipc:///tmp/feed.
+    #[arg(long, value_name = "EP")]
+    pub bind: Vec<String>,
+    /// Endpoint to connect to (repeatable), e.g. tcp://127.0.0.1:5555.
+    #[arg(long, value_name = "EP")]
+    pub connect: Vec<String>,
+}
+
+fn parse_type(name: &str) -> Result<SocketType, String> {
+    let upper = name.to_ascii_uppercase();
+    SocketType::from_name(upper.as_bytes()).ok_or_else(|| format!("unknown socket type {name:?}"))
+}
+
+impl SocketArgs {
+    /// Opens the socket, binds and connects; a bad endpoint is a usage error.
+    pub(crate) fn open(&self, ctx: &Context) -> Result<Socket, ExitCode> {
+        if self.bind.is_empty() && self.connect.is_empty() {
+            return Err(usage_error(
+                "give at least one --bind or --connect endpoint",
+            ));
+        }
+        let socket = ctx
+            .socket(self.socket_type)
+            .map_err(|e| usage_error(format!("--type: {e}")))?;
+        for ep in &self.bind {
+            socket
+                .bind(ep)
+                .map_err(|e| usage_error(format!("--bind: {e}")))?;
+        }
+        for ep in &self.connect {
+            socket
+                .connect(ep)
+                .map_err(|e| usage_error(format!("--connect: {e}")))?;
+        }
+        Ok(socket)
+    }
+}
