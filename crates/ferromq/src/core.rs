@@ -277,9 +277,9 @@ impl SocketCore {
         for key in keys {
             let pipe = &mut self.pipes.slab[key];
             if matches!(&pipe.kind, PipeKind::Stream(s) if !s.out.is_empty()) {
-                let was_full = !self.pipes.can_write(key);
+                let was_full = !self.pipes.stream_has_room(key);
                 flush_stream(&mut self.pipes.slab[key]);
-                if was_full && self.pipes.can_write(key) {
+                if was_full && self.pipes.stream_has_room(key) {
                     self.notify = true;
                 }
             }
@@ -397,7 +397,7 @@ impl SocketCore {
     /// Progress on a stream pipe after a readiness event; everything queued is written after.
     fn pipe_event(&mut self, key: usize, ready: bool) {
         let rcvhwm = self.pipes.rcvhwm;
-        let was_full = !self.pipes.can_write(key);
+        let was_full = !self.pipes.stream_has_room(key);
         let Some(pipe) = self.pipes.slab.get_mut(key) else {
             return;
         };
@@ -432,7 +432,10 @@ impl SocketCore {
             self.handshake_done(key);
         }
         flush_stream(&mut self.pipes.slab[key]);
-        if progress.received || progress.handshake_done || (was_full && self.pipes.can_write(key)) {
+        if progress.received
+            || progress.handshake_done
+            || (was_full && self.pipes.stream_has_room(key))
+        {
             self.notify = true;
         }
     }

@@ -1,4 +1,7 @@
 //! `inproc://`: two sockets joined by a pair of bounded queues, with no I/O thread at all.
+//!
+//! The reader takes everything queued in one go and hands credit back to the writer in
+//! batches, so the lock the two sides share is taken about once per batch, not per message.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -18,8 +21,25 @@ pub(crate) struct InprocPeer {
 struct State {
     /// `queues[side]` holds the messages that `side` will read.
     queues: [VecDeque<Message>; 2],
+    /// Messages written for `side` and not yet read by it, in the queue or in its batch.
+    unread: [usize; 2],
     peers: [Option<InprocPeer>; 2],
     closed: bool,
+}
+
+impl State {
+    /// How many unread messages `side` may have: the writer's sndhwm plus the reader's
+    /// rcvhwm, as libzmq does; 0 means no limit.
+    fn limit(&self, side: usize) -> usize {
+        let (Some(writer), reader) = (&self.peers[1 - side], self.peers[side].as_ref()) else {
+            return 0;
+        };
+        match reader {
+            None => writer.sndhwm,
+            Some(r) if writer.sndhwm == 0 || r.rcvhwm == 0 => 0,
+            Some(r) => writer.sndhwm + r.rcvhwm,
+        }
+    }
 }
 
 /// The shared middle of an inproc connection.
@@ -33,16 +53,10 @@ pub(crate) struct InprocPipe {
 pub(crate) struct InprocEnd {
     pipe: Arc<InprocPipe>,
     side: usize,
-}
-
-/// Room in one direction: the writer's sndhwm plus the reader's rcvhwm, as libzmq does; 0 on
-/// either side means no limit.
-fn limit(writer: &InprocPeer, reader: Option<&InprocPeer>) -> usize {
-    match reader {
-        None => writer.sndhwm,
-        Some(r) if writer.sndhwm == 0 || r.rcvhwm == 0 => 0,
-        Some(r) => writer.sndhwm + r.rcvhwm,
-    }
+    /// Messages taken from the queue and not yet handed to the user.
+    batch: VecDeque<Message>,
+    /// Messages handed to the user whose credit the writer has not had back yet.
+    read_since_credit: usize,
 }
 
 impl InprocEnd {
@@ -51,17 +65,18 @@ impl InprocEnd {
         let pipe = Arc::new(InprocPipe {
             state: Mutex::new(State {
                 queues: [VecDeque::new(), VecDeque::new()],
+                unread: [0, 0],
                 peers: [Some(me), None],
                 closed: false,
             }),
         });
-        (
-            InprocEnd {
-                pipe: Arc::clone(&pipe),
-                side: 0,
-            },
-            InprocEnd { pipe, side: 1 },
-        )
+        let end = |side| InprocEnd {
+            pipe: Arc::clone(&pipe),
+            side,
+            batch: VecDeque::new(),
+            read_since_credit: 0,
+        };
+        (end(0), end(1))
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -77,54 +92,64 @@ impl InprocEnd {
         }
     }
 
-    pub(crate) fn can_write(&self) -> bool {
-        let st = self.state();
-        let Some(me) = &st.peers[self.side] else {
-            return false;
-        };
-        let limit = limit(me, st.peers[1 - self.side].as_ref());
-        !st.closed && (limit == 0 || st.queues[1 - self.side].len() < limit)
-    }
-
     /// Queues a message for the peer; gives it back when the pipe is full or closed. With
     /// `force`, the limit is ignored (subscriptions must never be lost).
     pub(crate) fn write(&self, msg: Message, force: bool) -> Result<(), Message> {
+        let peer = 1 - self.side;
         let mut st = self.state();
-        let Some(me) = &st.peers[self.side] else {
-            return Err(msg);
-        };
-        let limit = limit(me, st.peers[1 - self.side].as_ref());
-        let queue_len = st.queues[1 - self.side].len();
-        if st.closed || (!force && limit != 0 && queue_len >= limit) {
+        let limit = st.limit(peer);
+        if st.closed
+            || st.peers[self.side].is_none()
+            || (!force && limit != 0 && st.unread[peer] >= limit)
+        {
             return Err(msg);
         }
-        st.queues[1 - self.side].push_back(msg);
-        if queue_len == 0 {
-            if let Some(peer) = &st.peers[1 - self.side] {
-                peer.signal.notify();
+        let was_empty = st.queues[peer].is_empty();
+        st.queues[peer].push_back(msg);
+        st.unread[peer] += 1;
+        if was_empty {
+            if let Some(reader) = &st.peers[peer] {
+                reader.signal.notify();
             }
         }
         Ok(())
     }
 
     /// Takes the next message the peer sent.
-    pub(crate) fn read(&self) -> Option<Message> {
-        let mut st = self.state();
-        let msg = st.queues[self.side].pop_front()?;
-        if let Some(peer) = &st.peers[1 - self.side] {
-            let me = st.peers[self.side].as_ref();
-            let limit = me.map_or(0, |me| limit(peer, Some(me)));
-            if limit != 0 && st.queues[self.side].len() + 1 == limit {
-                peer.signal.notify();
+    pub(crate) fn read(&mut self) -> Option<Message> {
+        if self.batch.is_empty() || self.read_since_credit >= 256 {
+            let pipe = Arc::clone(&self.pipe);
+            let mut st = pipe.state.lock().unwrap_or_else(|e| e.into_inner());
+            self.give_credit(&mut st);
+            if self.batch.is_empty() {
+                std::mem::swap(&mut self.batch, &mut st.queues[self.side]);
             }
         }
+        let msg = self.batch.pop_front()?;
+        self.read_since_credit += 1;
         Some(msg)
+    }
+
+    /// Tells the writer how many messages were read since last time, waking it if it was full.
+    fn give_credit(&mut self, st: &mut State) {
+        if self.read_since_credit == 0 {
+            return;
+        }
+        let limit = st.limit(self.side);
+        let was_full = limit != 0 && st.unread[self.side] >= limit;
+        st.unread[self.side] -= self.read_since_credit;
+        self.read_since_credit = 0;
+        if was_full {
+            if let Some(writer) = &st.peers[1 - self.side] {
+                writer.signal.notify();
+            }
+        }
     }
 
     /// True when the peer has closed and nothing is left to read.
     pub(crate) fn is_finished(&self) -> bool {
         let st = self.state();
-        st.closed && st.queues[self.side].is_empty()
+        st.closed && st.queues[self.side].is_empty() && self.batch.is_empty()
     }
 
     /// Closes the pipe; what this side has already written stays readable by the peer.
@@ -151,7 +176,7 @@ mod tests {
 
     #[test]
     fn messages_cross_in_order_and_the_limit_holds() {
-        let (a, b) = InprocEnd::new_pair(peer(1));
+        let (a, mut b) = InprocEnd::new_pair(peer(1));
         b.attach(peer(1));
         assert!(a.write("1".into(), false).is_ok());
         assert!(a.write("2".into(), false).is_ok());
@@ -160,14 +185,29 @@ mod tests {
             "sndhwm 1 + rcvhwm 1 = 2 messages"
         );
         assert_eq!(b.read().unwrap(), Message::from("1"));
-        assert!(a.can_write());
         assert_eq!(b.read().unwrap(), Message::from("2"));
-        assert!(b.read().is_none());
+        assert!(b.read().is_none(), "the credit goes back on the next read");
+        assert!(a.write("3".into(), false).is_ok());
+        assert_eq!(b.read().unwrap(), Message::from("3"));
+    }
+
+    #[test]
+    fn a_full_writer_is_woken_when_credit_comes_back() {
+        let writer = peer(1);
+        let (a, mut b) = InprocEnd::new_pair(writer.clone());
+        b.attach(peer(1));
+        a.write("1".into(), false).unwrap();
+        a.write("2".into(), false).unwrap();
+        let seen = writer.signal.epoch();
+        b.read();
+        b.read();
+        b.read();
+        assert_ne!(writer.signal.epoch(), seen);
     }
 
     #[test]
     fn close_lets_the_reader_drain_first() {
-        let (a, b) = InprocEnd::new_pair(peer(10));
+        let (a, mut b) = InprocEnd::new_pair(peer(10));
         b.attach(peer(10));
         a.write("last".into(), false).unwrap();
         a.close();

@@ -54,6 +54,13 @@ impl StreamPipe {
         }))
     }
 
+    /// Whether another message may be queued: the pipe can still reach a peer and holds fewer
+    /// than `sndhwm` messages (0: no limit).
+    fn has_room(&self, sndhwm: usize) -> bool {
+        (self.conn.is_some() || self.redial.is_some())
+            && (sndhwm == 0 || self.pending.len() + self.out.messages() < sndhwm)
+    }
+
     /// A pipe made by `connect`: it dials, and redials whenever its connection fails.
     pub(crate) fn connecting(endpoint: Endpoint) -> PipeKind {
         StreamPipe::kind(None, Some(Redial { endpoint, at: None }), None)
@@ -113,44 +120,43 @@ impl Pipes {
         }
     }
 
-    /// Whether a message written now would be queued rather than refused.
-    pub(crate) fn can_write(&self, key: usize) -> bool {
-        let Some(pipe) = self.slab.get(key) else {
-            return false;
-        };
-        if pipe.dead.is_some() {
-            return false;
-        }
-        match &pipe.kind {
-            PipeKind::Stream(s) => {
-                (s.conn.is_some() || s.redial.is_some())
-                    && (self.sndhwm == 0 || s.pending.len() + s.out.messages() < self.sndhwm)
-            }
-            PipeKind::Inproc(end) => end.can_write(),
+    /// Whether a stream pipe has room for another message. (An inproc pipe's room is known
+    /// only under its lock, so its `write` answers instead.)
+    pub(crate) fn stream_has_room(&self, key: usize) -> bool {
+        match self.slab.get(key) {
+            Some(Pipe {
+                kind: PipeKind::Stream(s),
+                dead: None,
+                ..
+            }) => s.has_room(self.sndhwm),
+            _ => false,
         }
     }
 
     /// Queues a message for the peer, or gives it back when the pipe is full.
     pub(crate) fn write(&mut self, key: usize, msg: Message) -> Result<(), Message> {
-        if !self.can_write(key) {
-            return Err(msg);
-        }
-        self.write_unchecked(key, msg, false)
+        self.write_inner(key, msg, false)
     }
 
     /// Queues a message whatever the high-water mark says (subscriptions, which must not be lost).
     pub(crate) fn force_write(&mut self, key: usize, msg: Message) {
-        let _ = self.write_unchecked(key, msg, true);
+        let _ = self.write_inner(key, msg, true);
     }
 
-    fn write_unchecked(&mut self, key: usize, msg: Message, force: bool) -> Result<(), Message> {
-        let eager = self.eager;
+    fn write_inner(&mut self, key: usize, msg: Message, force: bool) -> Result<(), Message> {
+        let (eager, sndhwm) = (self.eager, self.sndhwm);
         let Some(pipe) = self.slab.get_mut(key) else {
             return Err(msg);
         };
+        if pipe.dead.is_some() {
+            return Err(msg);
+        }
         match &mut pipe.kind {
             PipeKind::Inproc(end) => end.write(msg, force),
             PipeKind::Stream(s) => {
+                if !force && !s.has_room(sndhwm) {
+                    return Err(msg);
+                }
                 let active = s.conn.as_ref().is_some_and(|c| c.peer().is_some());
                 if !active || !s.pending.is_empty() {
                     s.pending.push_back(msg);

@@ -29,13 +29,16 @@ impl LoadBalance {
     /// Sends to the next pipe with room; gives the message back when none has.
     pub(crate) fn send(&mut self, pipes: &mut Pipes, msg: Message) -> Result<usize, Message> {
         let n = self.pipes.len();
+        let mut msg = msg;
         for i in 0..n {
             let at = (self.next + i) % n;
             let key = self.pipes[at];
-            if pipes.can_write(key) {
-                pipes.write(key, msg)?;
-                self.next = (at + 1) % n;
-                return Ok(key);
+            match pipes.write(key, msg) {
+                Ok(()) => {
+                    self.next = (at + 1) % n;
+                    return Ok(key);
+                }
+                Err(back) => msg = back,
             }
         }
         Err(msg)
