@@ -38,3 +38,8 @@ pub use error::{Error, ErrorKind, Result};
 pub use ferromq_zmtp::SocketType;
 pub use message::{IntoFrame, Message};
 pub use socket::Socket;
+
+/// The README's examples, compiled and run by `cargo test`.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
