@@ -103,7 +103,9 @@ impl PeerGreeting {
         }
         let major = self.bytes[PARTIAL_GREETING_LEN - 1];
         if self.received >= PARTIAL_GREETING_LEN && major < 3 {
-            // ZMTP 2.0 has no minor version: its next byte is the socket type.
+            // This byte is the "revision" of older peers: 0 for ZMTP 1.0 with a signature,
+            // 1 for ZMTP 2.0 (RFC 15), whose next byte is the socket type, not a minor version.
+            let major = if major == 0 { 1 } else { 2 };
             return Err(ProtocolError::UnsupportedVersion { major, minor: 0 });
         }
         Ok(())

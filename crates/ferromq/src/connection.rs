@@ -139,6 +139,29 @@ enum Phase {
     Failed,
 }
 
+/// Why a connection ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Closed {
+    /// The peer went away, or the network failed: an everyday event.
+    Disconnected(String),
+    /// The peer broke the protocol or cannot talk to this socket: worth a warning.
+    ProtocolError(String),
+}
+
+impl Closed {
+    pub(crate) fn disconnected(reason: impl Into<String>) -> Option<Closed> {
+        Some(Closed::Disconnected(reason.into()))
+    }
+}
+
+impl std::fmt::Display for Closed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Closed::Disconnected(reason) | Closed::ProtocolError(reason) => f.write_str(reason),
+        }
+    }
+}
+
 /// What a call on a connection changed, for the socket to act on.
 #[derive(Debug, Default)]
 pub(crate) struct Progress {
@@ -147,7 +170,7 @@ pub(crate) struct Progress {
     /// At least one message was queued for the user.
     pub received: bool,
     /// Set when the connection is finished, with the reason.
-    pub closed: Option<String>,
+    pub closed: Option<Closed>,
 }
 
 /// A ZMTP connection over one stream.
@@ -251,7 +274,7 @@ impl Connection {
             match self.stream.read(&mut self.inbuf[start..]) {
                 Ok(0) => {
                     self.inbuf.truncate(start);
-                    progress.closed = Some("the peer closed the connection".into());
+                    progress.closed = Closed::disconnected("the peer closed the connection");
                     return progress;
                 }
                 Ok(n) => self.inbuf.truncate(start + n),
@@ -261,7 +284,7 @@ impl Connection {
                         io::ErrorKind::WouldBlock => return progress,
                         io::ErrorKind::Interrupted => {}
                         _ => {
-                            progress.closed = Some(format!("read failed: {e}"));
+                            progress.closed = Closed::disconnected(format!("read failed: {e}"));
                             return progress;
                         }
                     }
@@ -277,7 +300,7 @@ impl Connection {
         rcvhwm: usize,
         out: &mut OutBuffer,
         progress: &mut Progress,
-    ) -> Result<(), String> {
+    ) -> Result<(), Closed> {
         if let Phase::Handshaking(hs) = &mut self.phase {
             let result = hs.read_from(&mut self.inbuf);
             out.push_raw(|buf| hs.write_to(buf));
@@ -290,7 +313,7 @@ impl Connection {
                 }
                 Err(e) => {
                     let _ = out.write_to(&mut self.stream);
-                    return Err(format!("handshake failed: {e}"));
+                    return Err(Closed::ProtocolError(format!("handshake failed: {e}")));
                 }
             }
         }
@@ -298,7 +321,7 @@ impl Connection {
             let frame = match self.decoder.decode(&mut self.inbuf) {
                 Ok(Some(frame)) => frame,
                 Ok(None) => break,
-                Err(e) => return Err(format!("protocol error: {e}")),
+                Err(e) => return Err(Closed::ProtocolError(format!("protocol error: {e}"))),
             };
             match frame {
                 Frame::Message { more, body } => {
@@ -320,7 +343,7 @@ impl Connection {
         inq: &mut VecDeque<Message>,
         out: &mut OutBuffer,
         progress: &mut Progress,
-    ) -> Result<(), String> {
+    ) -> Result<(), Closed> {
         match cmd {
             Command::Ping { context, .. } => out.push_command(&Command::Pong { context }),
             Command::Subscribe(topic) => {
@@ -332,12 +355,16 @@ impl Connection {
                 progress.received = true;
             }
             Command::Error { reason } => {
-                return Err(format!(
+                return Err(Closed::ProtocolError(format!(
                     "the peer sent ERROR: {}",
                     String::from_utf8_lossy(&reason)
+                )))
+            }
+            Command::Ready(_) => {
+                return Err(Closed::ProtocolError(
+                    "protocol error: READY after the handshake".into(),
                 ))
             }
-            Command::Ready(_) => return Err("protocol error: READY after the handshake".into()),
             Command::Pong { .. } | Command::Join(_) | Command::Leave(_) | Command::Other { .. } => {
             }
         }

@@ -9,7 +9,7 @@ use std::time::Instant;
 use ferromq_zmtp::{Handshake, HandshakeConfig, SocketType};
 use slab::Slab;
 
-use crate::connection::{Connection, Progress};
+use crate::connection::{Closed, Connection, Progress};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, ErrorKind, Result};
 use crate::inproc::{InprocEnd, InprocPeer};
@@ -156,7 +156,7 @@ impl SocketCore {
             self.pipes.slab[key].attached = true;
             self.pattern.connected(&mut self.pipes, key);
         } else {
-            self.pipes.slab[key].dead = Some(format!(
+            self.pipes.slab[key].dead = Closed::disconnected(format!(
                 "a {} socket takes one peer only",
                 self.socket_type.name()
             ));
@@ -297,7 +297,9 @@ impl SocketCore {
             };
             match &s.conn {
                 Some(conn) if conn.handshake_deadline.is_some_and(|d| d <= now) => {
-                    pipe.dead = Some("the handshake did not finish within handshake_ivl".into());
+                    pipe.dead = Some(Closed::ProtocolError(
+                        "the handshake did not finish within handshake_ivl".into(),
+                    ));
                 }
                 None if s
                     .redial
@@ -413,7 +415,7 @@ impl SocketCore {
                     conn.handshake_output(&mut s.out);
                 }
                 Err(e) => {
-                    pipe.dead = Some(format!("connect failed: {e}"));
+                    pipe.dead = Closed::disconnected(format!("connect failed: {e}"));
                     return;
                 }
             }
@@ -470,8 +472,20 @@ impl SocketCore {
         for key in dead {
             let reconnect_ivl = self.options.reconnect_ivl;
             let pipe = &mut self.pipes.slab[key];
-            let reason = pipe.dead.take().unwrap_or_default();
-            tracing::debug!(endpoint = %pipe.endpoint, "disconnected: {reason}");
+            let peer = match &pipe.kind {
+                PipeKind::Stream(s) => s.conn.as_ref().map(|c| c.peer_address.clone()),
+                PipeKind::Inproc(_) => None,
+            }
+            .unwrap_or_default();
+            match pipe.dead.take() {
+                Some(Closed::ProtocolError(reason)) => {
+                    tracing::warn!(endpoint = %pipe.endpoint, %peer, "connection closed: {reason}")
+                }
+                Some(Closed::Disconnected(reason)) => {
+                    tracing::debug!(endpoint = %pipe.endpoint, %peer, "disconnected: {reason}")
+                }
+                None => {}
+            }
             match &mut pipe.kind {
                 PipeKind::Stream(s) if s.redial.is_some() => {
                     if let Some(mut conn) = s.conn.take() {

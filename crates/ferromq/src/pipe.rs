@@ -8,7 +8,7 @@ use bytes::Bytes;
 use ferromq_zmtp::Command;
 use slab::Slab;
 
-use crate::connection::{subscription, Connection, OutBuffer, Progress};
+use crate::connection::{subscription, Closed, Connection, OutBuffer, Progress};
 use crate::endpoint::Endpoint;
 use crate::inproc::InprocEnd;
 use crate::message::Message;
@@ -93,7 +93,7 @@ pub(crate) struct Pipe {
     /// Whether the pattern knows of it.
     pub attached: bool,
     /// Set when the pipe has failed; the socket then closes or reconnects it.
-    pub dead: Option<String>,
+    pub dead: Option<Closed>,
 }
 
 /// The pipes of one socket, with the high-water marks that bound them.
@@ -207,14 +207,15 @@ impl Pipes {
             PipeKind::Inproc(end) => {
                 let msg = end.read();
                 if msg.is_none() && end.is_finished() {
-                    pipe.dead = Some("the inproc peer closed".into());
+                    pipe.dead = Closed::disconnected("the inproc peer closed");
                 }
                 msg
             }
             PipeKind::Stream(s) => {
                 let msg = s.inq.pop_front();
                 if s.inq.is_empty() && s.conn.is_none() && s.redial.is_none() {
-                    pipe.dead = Some("the peer has gone and everything it sent was read".into());
+                    pipe.dead =
+                        Closed::disconnected("the peer has gone and everything it sent was read");
                     return msg;
                 }
                 if s.read_blocked && (rcvhwm == 0 || s.inq.len() < rcvhwm) {
@@ -250,7 +251,7 @@ pub(crate) fn flush_stream(pipe: &mut Pipe) {
                 return;
             }
             if let Err(e) = s.out.write_to(&mut conn.stream) {
-                pipe.dead = Some(format!("write failed: {e}"));
+                pipe.dead = Closed::disconnected(format!("write failed: {e}"));
             }
         }
     }

@@ -258,7 +258,7 @@ fn zmtp_2_0_peer_is_refused() {
     let mut handshake = Handshake::new(config(SocketType::Dealer));
     assert_eq!(
         feed(&mut handshake, &peer),
-        Err(ProtocolError::UnsupportedVersion { major: 1, minor: 0 })
+        Err(ProtocolError::UnsupportedVersion { major: 2, minor: 0 })
     );
     // The rest of our greeting is never sent to it.
     assert_eq!(written(&mut handshake), &greeting(3, 1, b"NULL")[..11]);
@@ -268,6 +268,16 @@ fn zmtp_2_0_peer_is_refused() {
     assert_eq!(
         feed(&mut Handshake::new(config(SocketType::Dealer)), &peer),
         Err(ProtocolError::UnsupportedVersion { major: 2, minor: 0 })
+    );
+}
+
+#[test]
+fn zmtp_1_0_peer_with_a_signature_is_refused() {
+    // Revision 0: the signature, then ZMTP 1.0.
+    let peer = [0xFF, 0, 0, 0, 0, 0, 0, 0, 0x01, 0x7F, 0x00];
+    assert_eq!(
+        feed(&mut Handshake::new(config(SocketType::Dealer)), &peer),
+        Err(ProtocolError::UnsupportedVersion { major: 1, minor: 0 })
     );
 }
 
