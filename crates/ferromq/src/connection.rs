@@ -14,18 +14,50 @@ use ferromq_zmtp::{frame_header, Command, Frame, FrameDecoder, Handshake, PeerIn
 use crate::message::Message;
 use crate::transport::Stream;
 
-/// Bytes asked of the kernel per read.
+/// Bytes asked of the kernel per read at first.
 const READ_SIZE: usize = 64 * 1024;
+/// The most asked of the kernel per read, when reads keep coming back full.
+const MAX_READ: usize = 1024 * 1024;
 /// Frame bodies at least this large are written from their own buffer instead of copied.
 const LARGE_FRAME: usize = 8 * 1024;
 /// At most this many buffers go into one vectored write.
 const MAX_IOV: usize = 64;
 
-/// Encoded bytes waiting to be written: small frames packed into `tail`, large bodies by
-/// reference in `chunks`.
+/// A piece of the output that is not in the packed buffer: the header of a large frame, or
+/// its body, written from the message's own memory.
+#[derive(Debug)]
+enum Chunk {
+    Header {
+        bytes: [u8; 9],
+        start: u8,
+        end: u8,
+    },
+    Body(Bytes),
+    /// Small frames packed before a large one.
+    Packed(Bytes),
+}
+
+impl Chunk {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Chunk::Header { bytes, start, end } => &bytes[*start as usize..*end as usize],
+            Chunk::Body(b) | Chunk::Packed(b) => b,
+        }
+    }
+
+    fn advance(&mut self, n: usize) {
+        match self {
+            Chunk::Header { start, .. } => *start += n as u8,
+            Chunk::Body(b) | Chunk::Packed(b) => b.advance(n),
+        }
+    }
+}
+
+/// Encoded bytes waiting to be written: large bodies by reference in `chunks`, and the newest
+/// small frames packed into `tail`, which is always written last.
 #[derive(Debug, Default)]
 pub(crate) struct OutBuffer {
-    chunks: VecDeque<Bytes>,
+    chunks: VecDeque<Chunk>,
     tail: BytesMut,
     bytes: usize,
     /// Messages encoded since the buffer was last empty: the part of the high-water mark that
@@ -50,11 +82,19 @@ impl OutBuffer {
         let last = msg.len().saturating_sub(1);
         for (i, frame) in msg.iter().enumerate() {
             let (header, n) = frame_header(i < last, false, frame.len());
-            self.tail.extend_from_slice(&header[..n]);
             if frame.len() >= LARGE_FRAME {
-                self.chunks.push_back(self.tail.split().freeze());
-                self.chunks.push_back(frame.clone());
+                if !self.tail.is_empty() {
+                    self.chunks
+                        .push_back(Chunk::Packed(self.tail.split().freeze()));
+                }
+                self.chunks.push_back(Chunk::Header {
+                    bytes: header,
+                    start: 0,
+                    end: n as u8,
+                });
+                self.chunks.push_back(Chunk::Body(frame.clone()));
             } else {
+                self.tail.extend_from_slice(&header[..n]);
                 self.tail.extend_from_slice(frame);
             }
             self.bytes += n + frame.len();
@@ -87,7 +127,7 @@ impl OutBuffer {
             let mut slices = [IoSlice::new(&[]); MAX_IOV];
             let mut n = 0;
             for chunk in self.chunks.iter().take(MAX_IOV - 1) {
-                slices[n] = IoSlice::new(chunk);
+                slices[n] = IoSlice::new(chunk.as_slice());
                 n += 1;
             }
             if n < MAX_IOV - 1 || self.chunks.len() == n {
@@ -111,8 +151,8 @@ impl OutBuffer {
         self.bytes -= n;
         while n > 0 {
             match self.chunks.front_mut() {
-                Some(chunk) if chunk.len() <= n => {
-                    n -= chunk.len();
+                Some(chunk) if chunk.as_slice().len() <= n => {
+                    n -= chunk.as_slice().len();
                     self.chunks.pop_front();
                 }
                 Some(chunk) => {
@@ -184,6 +224,7 @@ pub(crate) struct Connection {
     /// When the handshake must be finished by.
     pub handshake_deadline: Option<Instant>,
     pub peer_address: String,
+    read_size: usize,
 }
 
 impl Connection {
@@ -208,6 +249,7 @@ impl Connection {
             partial: Message::new(),
             handshake_deadline,
             peer_address,
+            read_size: READ_SIZE,
         }
     }
 
@@ -268,27 +310,25 @@ impl Connection {
                 .decoder
                 .needed(&self.inbuf)
                 .saturating_sub(self.inbuf.len());
-            let chunk = wanted.clamp(READ_SIZE, 16 * READ_SIZE);
-            let start = self.inbuf.len();
-            self.inbuf.resize(start + chunk, 0);
-            match self.stream.read(&mut self.inbuf[start..]) {
+            let chunk = wanted.clamp(self.read_size, MAX_READ);
+            match self.stream.read_buf(&mut self.inbuf, chunk) {
                 Ok(0) => {
-                    self.inbuf.truncate(start);
                     progress.closed = Closed::disconnected("the peer closed the connection");
                     return progress;
                 }
-                Ok(n) => self.inbuf.truncate(start + n),
-                Err(e) => {
-                    self.inbuf.truncate(start);
-                    match e.kind() {
-                        io::ErrorKind::WouldBlock => return progress,
-                        io::ErrorKind::Interrupted => {}
-                        _ => {
-                            progress.closed = Closed::disconnected(format!("read failed: {e}"));
-                            return progress;
-                        }
+                // A full read says more is waiting: read more at a time, up to MAX_READ, and
+                // less again when reads come back half empty.
+                Ok(n) if n == chunk => self.read_size = (self.read_size * 2).min(MAX_READ),
+                Ok(n) if n < chunk / 2 => self.read_size = (self.read_size / 2).max(READ_SIZE),
+                Ok(_) => {}
+                Err(e) => match e.kind() {
+                    io::ErrorKind::WouldBlock => return progress,
+                    io::ErrorKind::Interrupted => {}
+                    _ => {
+                        progress.closed = Closed::disconnected(format!("read failed: {e}"));
+                        return progress;
                     }
-                }
+                },
             }
         }
     }
@@ -378,4 +418,67 @@ pub(crate) fn subscription(subscribe: bool, topic: &[u8]) -> Message {
     body.extend_from_slice(&[u8::from(subscribe)]);
     body.extend_from_slice(topic);
     Message::from(body.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferromq_zmtp::encode_frame;
+
+    /// Everything still to be written, in the order it would be written.
+    fn pending(out: &OutBuffer) -> Vec<u8> {
+        let mut all: Vec<u8> = out
+            .chunks
+            .iter()
+            .flat_map(|c| c.as_slice().to_vec())
+            .collect();
+        all.extend_from_slice(&out.tail);
+        all
+    }
+
+    #[test]
+    fn frames_keep_their_order_through_partial_writes() {
+        let large = Bytes::from(vec![7u8; LARGE_FRAME + 3]);
+        let first = Message::from(vec![
+            Bytes::from_static(b"a"),
+            large.clone(),
+            Bytes::from_static(b"b"),
+        ]);
+        let second = Message::from("c");
+        let mut expected = BytesMut::new();
+        encode_frame(&mut expected, true, b"a");
+        encode_frame(&mut expected, true, &large);
+        encode_frame(&mut expected, false, b"b");
+        encode_frame(&mut expected, false, b"c");
+
+        let mut out = OutBuffer::default();
+        out.push_message(&first);
+        out.push_message(&second);
+        assert_eq!(out.len(), expected.len());
+        assert_eq!(out.messages(), 2);
+        assert_eq!(pending(&out), expected.to_vec());
+
+        // Write it in uneven pieces that end inside headers and bodies.
+        let mut written = 0;
+        for step in [1, 2, 5, 4000, 3, LARGE_FRAME, 1] {
+            let step = step.min(out.len());
+            out.consume(step);
+            written += step;
+            assert_eq!(pending(&out), expected[written..].to_vec());
+        }
+        out.consume(out.len());
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn large_bodies_are_not_copied() {
+        let large = Bytes::from(vec![1u8; LARGE_FRAME]);
+        let mut out = OutBuffer::default();
+        out.push_message(&Message::from(large.clone()));
+        let body = out.chunks.iter().find_map(|c| match c {
+            Chunk::Body(b) => Some(b),
+            _ => None,
+        });
+        assert_eq!(body.map(|b| b.as_ptr()), Some(large.as_ptr()));
+    }
 }

@@ -4,8 +4,9 @@
 pub(crate) mod ipc;
 pub(crate) mod tcp;
 
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice, Write};
 
+use bytes::BytesMut;
 use mio::event::Source;
 use mio::{Interest, Registry, Token};
 
@@ -24,11 +25,20 @@ pub(crate) enum Listener {
 }
 
 impl Stream {
-    pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.read(buf),
-            Stream::Ipc(s) => s.read(buf),
-        }
+    /// Reads up to `max` bytes onto the end of `buf`, into its spare capacity, so that the
+    /// memory is not zeroed first only to be overwritten by the kernel.
+    #[allow(unsafe_code)]
+    pub(crate) fn read_buf(&mut self, buf: &mut BytesMut, max: usize) -> io::Result<usize> {
+        buf.reserve(max);
+        let spare = &mut buf.spare_capacity_mut()[..max];
+        let n = match self {
+            Stream::Tcp(s) => socket2::SockRef::from(&*s).recv(spare)?,
+            Stream::Ipc(s) => socket2::SockRef::from(&*s).recv(spare)?,
+        };
+        // SAFETY: recv(2) has initialised the first `n` bytes of the spare capacity it was
+        // given, and `n` is at most `max`, which `reserve` made available.
+        unsafe { buf.set_len(buf.len() + n) };
+        Ok(n)
     }
 
     pub(crate) fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
