@@ -9,7 +9,7 @@ use crate::usage_error;
 
 #[derive(Args, Debug)]
 pub(crate) struct SocketArgs {
-    /// Socket type: PAIR, PUB, SUB, XPUB, XSUB, PUSH, PULL (any case).
+    /// Socket type: PAIR, PUB, SUB, XPUB, XSUB, PUSH, PULL, REQ, REP, DEALER, ROUTER (any case).
     #[arg(long = "type", value_name = "TYPE", value_parser = parse_type)]
     pub socket_type: SocketType,
     /// Endpoint to bind to (repeatable), e.g. tcp://*:5555, ipc:///tmp/feed.

@@ -17,7 +17,7 @@ use crate::transport::Stream;
 /// Bytes asked of the kernel per read at first.
 const READ_SIZE: usize = 64 * 1024;
 /// The most asked of the kernel per read, when reads keep coming back full.
-const MAX_READ: usize = 1024 * 1024;
+const MAX_READ: usize = 256 * 1024;
 /// Frame bodies at least this large are written from their own buffer instead of copied.
 const LARGE_FRAME: usize = 8 * 1024;
 /// At most this many buffers go into one vectored write.

@@ -117,7 +117,11 @@ impl Context {
             _ => None,
         };
         match binder {
-            Some(binder) => binder.deliver_inproc(theirs, endpoint.to_string()),
+            Some(binder) => {
+                // The binder's side is filled in now, so the connector knows its peer at once.
+                theirs.attach(binder.inproc_peer());
+                binder.deliver_inproc(theirs, endpoint.to_string());
+            }
             None => match names
                 .entry(name.to_string())
                 .or_insert_with(|| InprocName::Pending(Vec::new()))

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::Bytes;
 use ferromq_zmtp::{Handshake, HandshakeConfig, SocketType};
 use slab::Slab;
 
@@ -80,6 +81,7 @@ impl SocketCore {
     pub(crate) fn options_changed(&mut self) {
         self.pipes.sndhwm = self.options.sndhwm;
         self.pipes.rcvhwm = self.options.rcvhwm;
+        self.pattern.configure(&self.options);
     }
 
     fn handshake(&self) -> Handshake {
@@ -97,6 +99,7 @@ impl SocketCore {
     /// What this socket tells an inproc peer about itself.
     pub(crate) fn inproc_peer(&self) -> InprocPeer {
         InprocPeer {
+            routing_id: self.options.routing_id.clone(),
             signal: Arc::clone(&self.signal),
             sndhwm: self.options.sndhwm,
             rcvhwm: self.options.rcvhwm,
@@ -126,13 +129,10 @@ impl SocketCore {
     }
 
     pub(crate) fn connect(&mut self, text: &str, endpoint: Endpoint) {
-        let pipe = Pipe {
-            kind: StreamPipe::connecting(endpoint),
-            endpoint: text.to_string(),
-            attached: true,
-            dead: None,
-        };
+        let routing_id = self.options.connect_routing_id.take();
+        let pipe = Pipe::new(StreamPipe::connecting(endpoint), text, routing_id);
         let key = self.pipes.slab.insert(pipe);
+        self.pipes.slab[key].attached = true;
         self.pattern.attach(&mut self.pipes, key);
         self.last_endpoint = text.to_string();
         self.dial(key);
@@ -140,27 +140,40 @@ impl SocketCore {
     }
 
     /// Adds an inproc pipe; its peer is known at once, so it is connected at once.
-    pub(crate) fn attach_inproc(&mut self, end: InprocEnd, endpoint: &str) {
-        let key = self.pipes.slab.insert(Pipe {
-            kind: PipeKind::Inproc(end),
-            endpoint: endpoint.to_string(),
-            attached: false,
-            dead: None,
-        });
+    pub(crate) fn attach_inproc(
+        &mut self,
+        end: InprocEnd,
+        endpoint: &str,
+        routing_id: Option<Bytes>,
+    ) {
+        let key = self
+            .pipes
+            .slab
+            .insert(Pipe::new(PipeKind::Inproc(end), endpoint, routing_id));
         self.attach(key);
         self.notify = true;
     }
 
+    /// Introduces a pipe whose peer is known to the pattern.
     fn attach(&mut self, key: usize) {
         if self.pattern.attach(&mut self.pipes, key) {
             self.pipes.slab[key].attached = true;
-            self.pattern.connected(&mut self.pipes, key);
+            self.connected(key);
         } else {
-            self.pipes.slab[key].dead = Closed::disconnected(format!(
-                "a {} socket takes one peer only",
-                self.socket_type.name()
-            ));
+            self.refuse(key);
         }
+    }
+
+    /// Tells the pattern that a pipe's handshake is done.
+    fn connected(&mut self, key: usize) {
+        if !self.pattern.connected(&mut self.pipes, key) {
+            self.refuse(key);
+        }
+    }
+
+    fn refuse(&mut self, key: usize) {
+        let reason = format!("the {} socket refused this peer", self.socket_type.name());
+        self.pipes.close(key, &reason);
     }
 
     pub(crate) fn unbind(&mut self, text: &str) -> Result<()> {
@@ -242,6 +255,10 @@ impl SocketCore {
         }
         self.after_user_op();
         msg
+    }
+
+    pub(crate) fn dropped_messages(&self) -> u64 {
+        self.pattern.dropped()
     }
 
     pub(crate) fn subscribe(&mut self, topic: &[u8], subscribe: bool) -> Result<()> {
@@ -347,12 +364,7 @@ impl SocketCore {
                 continue;
             }
             tracing::debug!(%endpoint, peer = %conn.peer_address, "accepted");
-            entry.insert(Pipe {
-                kind: StreamPipe::accepted(conn, lkey),
-                endpoint,
-                attached: false,
-                dead: None,
-            });
+            entry.insert(Pipe::new(StreamPipe::accepted(conn, lkey), &endpoint, None));
             flush_stream(&mut self.pipes.slab[key]);
         }
     }
@@ -454,7 +466,7 @@ impl SocketCore {
             tracing::debug!(endpoint = %pipe.endpoint, peer_type = peer.socket_type.name(), "handshake succeeded");
         }
         if pipe.attached {
-            self.pattern.connected(&mut self.pipes, key);
+            self.connected(key);
         } else {
             self.attach(key);
         }

@@ -6,12 +6,15 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use bytes::Bytes;
+
 use crate::message::Message;
 use crate::signal::Signal;
 
 /// What one side of an inproc pipe says about itself (the inproc handshake).
 #[derive(Debug, Clone)]
 pub(crate) struct InprocPeer {
+    pub routing_id: Bytes,
     pub signal: Arc<Signal>,
     pub sndhwm: usize,
     pub rcvhwm: usize,
@@ -92,6 +95,13 @@ impl InprocEnd {
         }
     }
 
+    /// The routing id the peer gave, once it has attached.
+    pub(crate) fn peer_routing_id(&self) -> Option<Bytes> {
+        self.state().peers[1 - self.side]
+            .as_ref()
+            .map(|p| p.routing_id.clone())
+    }
+
     /// Queues a message for the peer; gives it back when the pipe is full or closed. With
     /// `force`, the limit is ignored (subscriptions must never be lost).
     pub(crate) fn write(&self, msg: Message, force: bool) -> Result<(), Message> {
@@ -168,6 +178,7 @@ mod tests {
 
     fn peer(hwm: usize) -> InprocPeer {
         InprocPeer {
+            routing_id: Bytes::new(),
             signal: Arc::new(Signal::default()),
             sndhwm: hwm,
             rcvhwm: hwm,

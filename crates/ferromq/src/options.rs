@@ -25,6 +25,18 @@ pub(crate) struct Options {
     pub maxmsgsize: Option<u64>,
     /// How long a peer may take to finish the handshake; `None` means no limit.
     pub handshake_ivl: Option<Duration>,
+    /// The routing id a ROUTER gives the peer of its next `connect`.
+    pub connect_routing_id: Option<Bytes>,
+    /// REQ: a new request may be sent before the last reply came; the stale reply is dropped.
+    pub req_relaxed: bool,
+    /// REQ: each request carries an id, and only the reply with that id is accepted.
+    pub req_correlate: bool,
+    /// ROUTER: an unroutable message is an error instead of being dropped.
+    pub router_mandatory: bool,
+    /// ROUTER: a new peer with a routing id in use takes it over instead of being refused.
+    pub router_handover: bool,
+    /// ROUTER, DEALER, REQ: send an empty message to each new peer.
+    pub probe_router: bool,
 }
 
 impl Default for Options {
@@ -39,6 +51,12 @@ impl Default for Options {
             reconnect_ivl: Duration::from_millis(100),
             maxmsgsize: None,
             handshake_ivl: Some(Duration::from_secs(30)),
+            connect_routing_id: None,
+            req_relaxed: false,
+            req_correlate: false,
+            router_mandatory: false,
+            router_handover: false,
+            probe_router: false,
         }
     }
 }

@@ -94,6 +94,21 @@ pub(crate) struct Pipe {
     pub attached: bool,
     /// Set when the pipe has failed; the socket then closes or reconnects it.
     pub dead: Option<Closed>,
+    /// The routing id a ROUTER was told to give this peer (`connect_routing_id`).
+    pub connect_routing_id: Option<Bytes>,
+}
+
+impl Pipe {
+    /// A pipe the pattern does not know of yet.
+    pub(crate) fn new(kind: PipeKind, endpoint: &str, connect_routing_id: Option<Bytes>) -> Pipe {
+        Pipe {
+            kind,
+            endpoint: endpoint.to_string(),
+            attached: false,
+            dead: None,
+            connect_routing_id,
+        }
+    }
 }
 
 /// The pipes of one socket, with the high-water marks that bound them.
@@ -117,6 +132,26 @@ impl Pipes {
             rcvhwm,
             eager: false,
             flush_wanted: false,
+        }
+    }
+
+    /// The routing id to know the peer by: the one given at connect, else the one the peer
+    /// sent (empty when it sent none); `None` until the handshake is done.
+    pub(crate) fn peer_routing_id(&self, key: usize) -> Option<Bytes> {
+        let pipe = self.slab.get(key)?;
+        if let Some(id) = &pipe.connect_routing_id {
+            return Some(id.clone());
+        }
+        match &pipe.kind {
+            PipeKind::Stream(s) => s.conn.as_ref()?.peer().map(|p| p.routing_id.clone()),
+            PipeKind::Inproc(end) => end.peer_routing_id(),
+        }
+    }
+
+    /// Marks a pipe for closing; the socket closes it after the current call.
+    pub(crate) fn close(&mut self, key: usize, reason: &str) {
+        if let Some(pipe) = self.slab.get_mut(key) {
+            pipe.dead = Closed::disconnected(reason);
         }
     }
 
@@ -218,7 +253,9 @@ impl Pipes {
                         Closed::disconnected("the peer has gone and everything it sent was read");
                     return msg;
                 }
-                if s.read_blocked && (rcvhwm == 0 || s.inq.len() < rcvhwm) {
+                // Reading resumes at the low-water mark, half the high-water mark, so that a
+                // paused connection is read in batches rather than a message at a time.
+                if s.read_blocked && s.inq.len() <= rcvhwm / 2 {
                     s.read_blocked = false;
                     let progress = resume_reading(s, rcvhwm);
                     if let Some(reason) = progress.closed {

@@ -71,6 +71,11 @@ impl SocketShared {
         self.with_core(SocketCore::terminate);
     }
 
+    /// What this socket tells an inproc peer about itself.
+    pub(crate) fn inproc_peer(&self) -> crate::inproc::InprocPeer {
+        self.lock().inproc_peer()
+    }
+
     /// Hands an inproc pipe to this (bound) socket.
     pub(crate) fn deliver_inproc(&self, end: InprocEnd, endpoint: String) {
         self.inbox
@@ -88,7 +93,7 @@ impl SocketShared {
             let ends = std::mem::take(&mut *self.inbox.lock().unwrap_or_else(|e| e.into_inner()));
             for (end, endpoint) in ends {
                 end.attach(core.inproc_peer());
-                core.attach_inproc(end, &endpoint);
+                core.attach_inproc(end, &endpoint, None);
             }
         }
         core
@@ -184,7 +189,7 @@ impl Socket {
             let mut core = self.shared.core();
             for end in pending {
                 end.attach(core.inproc_peer());
-                core.attach_inproc(end, endpoint);
+                core.attach_inproc(end, endpoint, None);
             }
             core.last_endpoint = endpoint.to_string();
             return Ok(());
@@ -216,7 +221,8 @@ impl Socket {
             let me = self.shared.core().inproc_peer();
             let end = self.ctx.connect_inproc(name, me, endpoint);
             let mut core = self.shared.core();
-            core.attach_inproc(end, endpoint);
+            let routing_id = core.options.connect_routing_id.take();
+            core.attach_inproc(end, endpoint, routing_id);
             core.last_endpoint = endpoint.to_string();
             return Ok(());
         }
@@ -393,6 +399,61 @@ impl Socket {
     pub fn set_maxmsgsize(&self, size: Option<u64>) -> Result<()> {
         self.set_option(|o| o.maxmsgsize = size);
         Ok(())
+    }
+
+    /// REQ: allow a new request before the last one's reply came; the stale reply is dropped.
+    /// Default off: a second send is a `State` error.
+    pub fn set_req_relaxed(&self, on: bool) -> Result<()> {
+        self.set_option(|o| o.req_relaxed = on);
+        Ok(())
+    }
+
+    /// REQ: tag each request with an id and accept only the reply carrying it (use with
+    /// `req_relaxed`, so that a late reply to an abandoned request is never taken for the new one).
+    pub fn set_req_correlate(&self, on: bool) -> Result<()> {
+        self.set_option(|o| o.req_correlate = on);
+        Ok(())
+    }
+
+    /// ROUTER: make an unroutable message a `HostUnreachable` error instead of dropping it; a
+    /// send to a peer at its high-water mark then waits (up to `sndtimeo`) instead of dropping.
+    pub fn set_router_mandatory(&self, on: bool) -> Result<()> {
+        self.set_option(|o| o.router_mandatory = on);
+        Ok(())
+    }
+
+    /// ROUTER: a new peer whose routing id is in use takes it over, and the old connection is
+    /// closed. Default off: the new peer is refused.
+    pub fn set_router_handover(&self, on: bool) -> Result<()> {
+        self.set_option(|o| o.router_handover = on);
+        Ok(())
+    }
+
+    /// ROUTER, DEALER, REQ: send an empty message to every new peer, so that a ROUTER on the
+    /// other side learns this socket's routing id at once.
+    pub fn set_probe_router(&self, on: bool) -> Result<()> {
+        self.set_option(|o| o.probe_router = on);
+        Ok(())
+    }
+
+    /// ROUTER: the routing id to give the peer of the next `connect` (instead of the peer's
+    /// own or a generated one).
+    pub fn set_connect_routing_id(&self, id: impl Into<Bytes>) -> Result<()> {
+        let id = id.into();
+        if id.is_empty() || id.len() > 255 {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "connect_routing_id must be 1 to 255 bytes",
+            ));
+        }
+        self.set_option(|o| o.connect_routing_id = Some(id));
+        Ok(())
+    }
+
+    /// How many messages this socket has dropped: unroutable ones (ROUTER without
+    /// `router_mandatory`) and those for a peer at its high-water mark (PUB, XPUB, ROUTER).
+    pub fn dropped_messages(&self) -> u64 {
+        self.shared.lock().dropped_messages()
     }
 
     /// How long a new connection may take to finish its handshake. `None`: no limit. Default 30 s.

@@ -5,6 +5,7 @@ mod lb;
 mod pair;
 mod pipeline;
 mod pubsub;
+mod reqrep;
 pub(crate) mod trie;
 
 use std::fmt;
@@ -13,6 +14,7 @@ use ferromq_zmtp::SocketType;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::message::Message;
+use crate::options::Options;
 use crate::pipe::Pipes;
 
 pub(crate) use fq::FairQueue;
@@ -30,12 +32,21 @@ pub(crate) enum Sent {
 pub(crate) trait Pattern: Send + fmt::Debug {
     /// A pipe is ready for use; false refuses it (a PAIR that has its peer already).
     fn attach(&mut self, pipes: &mut Pipes, key: usize) -> bool;
-    /// The pipe's connection finished a handshake (again, after a reconnect).
-    fn connected(&mut self, _pipes: &mut Pipes, _key: usize) {}
+    /// The pipe's connection finished a handshake (again, after a reconnect); false refuses
+    /// the peer (a ROUTER whose routing id is taken).
+    fn connected(&mut self, _pipes: &mut Pipes, _key: usize) -> bool {
+        true
+    }
     /// The pipe is gone.
     fn detach(&mut self, pipes: &mut Pipes, key: usize);
     fn send(&mut self, pipes: &mut Pipes, msg: Message) -> Result<Sent>;
     fn recv(&mut self, pipes: &mut Pipes) -> Result<Option<Message>>;
+    /// How many messages were dropped for want of a route or of room.
+    fn dropped(&self) -> u64 {
+        0
+    }
+    /// Takes in the options that change the pattern's behaviour.
+    fn configure(&mut self, _options: &Options) {}
     /// SUB's `subscribe` and `unsubscribe`.
     fn subscribe(&mut self, _pipes: &mut Pipes, _topic: &[u8], _subscribe: bool) -> Result<()> {
         Err(Error::new(
@@ -55,6 +66,10 @@ pub(crate) fn for_type(socket_type: SocketType) -> Result<Box<dyn Pattern>> {
         SocketType::XPub => Box::new(pubsub::Publisher::new(true)),
         SocketType::Sub => Box::new(pubsub::Subscriber::new(false)),
         SocketType::XSub => Box::new(pubsub::Subscriber::new(true)),
+        SocketType::Req => Box::<reqrep::Req>::default(),
+        SocketType::Rep => Box::<reqrep::Rep>::default(),
+        SocketType::Dealer => Box::<reqrep::Dealer>::default(),
+        SocketType::Router => Box::<reqrep::Router>::default(),
         other => {
             return Err(Error::new(
                 ErrorKind::NotSupported,

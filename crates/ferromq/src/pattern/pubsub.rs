@@ -35,6 +35,8 @@ pub(crate) struct Publisher {
     /// Subscription messages for an XPUB user to read.
     for_user: VecDeque<Message>,
     pipes: Vec<usize>,
+    /// Messages not sent to a subscriber because it was at its high-water mark.
+    dropped: u64,
 }
 
 impl Publisher {
@@ -45,6 +47,7 @@ impl Publisher {
             all: Trie::default(),
             for_user: VecDeque::new(),
             pipes: Vec::new(),
+            dropped: 0,
         }
     }
 
@@ -99,11 +102,19 @@ impl Pattern for Publisher {
             .collect();
         if let Some((&last, rest)) = targets.split_last() {
             for &key in rest {
-                let _ = pipes.write(key, msg.clone());
+                if pipes.write(key, msg.clone()).is_err() {
+                    self.dropped += 1;
+                }
             }
-            let _ = pipes.write(last, msg);
+            if pipes.write(last, msg).is_err() {
+                self.dropped += 1;
+            }
         }
         Ok(Sent::Done)
+    }
+
+    fn dropped(&self) -> u64 {
+        self.dropped
     }
 
     fn recv(&mut self, pipes: &mut Pipes) -> Result<Option<Message>> {
@@ -156,10 +167,11 @@ impl Pattern for Subscriber {
         true
     }
 
-    fn connected(&mut self, pipes: &mut Pipes, key: usize) {
+    fn connected(&mut self, pipes: &mut Pipes, key: usize) -> bool {
         for topic in self.subscriptions.prefixes() {
             pipes.write_subscription(key, true, &topic);
         }
+        true
     }
 
     fn detach(&mut self, _pipes: &mut Pipes, key: usize) {
