@@ -102,6 +102,17 @@ impl OutBuffer {
         self.messages += 1;
     }
 
+    /// Bytes for a raw (STREAM) connection, written as they are.
+    pub(crate) fn push_bytes(&mut self, data: Bytes) {
+        if !self.tail.is_empty() {
+            self.chunks
+                .push_back(Chunk::Packed(self.tail.split().freeze()));
+        }
+        self.bytes += data.len();
+        self.chunks.push_back(Chunk::Body(data));
+        self.messages += 1;
+    }
+
     pub(crate) fn push_command(&mut self, cmd: &Command) {
         let before = self.tail.len();
         cmd.encode(&mut self.tail);
@@ -171,10 +182,13 @@ impl OutBuffer {
 /// Where a connection is in its life.
 #[derive(Debug)]
 enum Phase {
-    /// A non-blocking connect is under way; the handshake starts when it finishes.
-    Connecting(Box<Handshake>),
+    /// A non-blocking connect is under way; the handshake starts when it finishes (there is
+    /// none for a raw connection).
+    Connecting(Option<Box<Handshake>>),
     Handshaking(Box<Handshake>),
     Active(Box<PeerInfo>),
+    /// A STREAM socket's connection: raw bytes, no ZMTP at all.
+    Raw,
     /// Only while moving from one phase to the next.
     Failed,
 }
@@ -228,29 +242,41 @@ pub(crate) struct Connection {
 }
 
 impl Connection {
-    /// A connection whose stream may still be connecting.
+    /// A connection whose stream may still be connecting. Without a handshake it is raw: the
+    /// bytes are the messages (STREAM sockets).
     pub(crate) fn new(
         stream: Stream,
         connecting: bool,
-        handshake: Handshake,
+        handshake: Option<Handshake>,
         maxmsgsize: Option<u64>,
         handshake_deadline: Option<Instant>,
     ) -> Connection {
         let peer_address = stream.peer_address();
+        let handshake = handshake.map(Box::new);
+        let phase = match (connecting, handshake) {
+            (true, handshake) => Phase::Connecting(handshake),
+            (false, Some(handshake)) => Phase::Handshaking(handshake),
+            (false, None) => Phase::Raw,
+        };
         Connection {
             stream,
-            phase: if connecting {
-                Phase::Connecting(Box::new(handshake))
+            handshake_deadline: if matches!(phase, Phase::Raw) {
+                None
             } else {
-                Phase::Handshaking(Box::new(handshake))
+                handshake_deadline
             },
+            phase,
             inbuf: BytesMut::new(),
             decoder: FrameDecoder::new(maxmsgsize),
             partial: Message::new(),
-            handshake_deadline,
             peer_address,
             read_size: READ_SIZE,
         }
+    }
+
+    /// Whether messages can flow: the handshake is done, or the connection is raw.
+    pub(crate) fn is_active(&self) -> bool {
+        matches!(self.phase, Phase::Active(_) | Phase::Raw)
     }
 
     /// The peer, once the handshake is done.
@@ -265,14 +291,19 @@ impl Connection {
         matches!(self.phase, Phase::Connecting(_))
     }
 
-    /// Moves a connecting stream on to the handshake once the connect has finished.
+    /// Moves a connecting stream on to the handshake (or straight to raw) once the connect has
+    /// finished.
     pub(crate) fn finish_connect(&mut self) -> io::Result<bool> {
         if !self.stream.finish_connect()? {
             return Ok(false);
         }
         self.peer_address = self.stream.peer_address();
         self.phase = match std::mem::replace(&mut self.phase, Phase::Failed) {
-            Phase::Connecting(hs) => Phase::Handshaking(hs),
+            Phase::Connecting(Some(hs)) => Phase::Handshaking(hs),
+            Phase::Connecting(None) => {
+                self.handshake_deadline = None;
+                Phase::Raw
+            }
             other => other,
         };
         Ok(true)
@@ -356,6 +387,13 @@ impl Connection {
                     return Err(Closed::ProtocolError(format!("handshake failed: {e}")));
                 }
             }
+        }
+        if matches!(self.phase, Phase::Raw) {
+            if !self.inbuf.is_empty() {
+                inq.push_back(Message::from(self.inbuf.split().freeze()));
+                progress.received = true;
+            }
+            return Ok(());
         }
         while rcvhwm == 0 || inq.len() < rcvhwm {
             let frame = match self.decoder.decode(&mut self.inbuf) {

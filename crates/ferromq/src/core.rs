@@ -84,11 +84,15 @@ impl SocketCore {
         self.pattern.configure(&self.options);
     }
 
-    fn handshake(&self) -> Handshake {
-        Handshake::new(HandshakeConfig {
-            socket_type: self.socket_type,
-            routing_id: self.options.routing_id.clone(),
-            properties: Vec::new(),
+    /// The handshake a new connection starts with; none for a STREAM socket, whose
+    /// connections carry raw bytes.
+    fn handshake(&self) -> Option<Handshake> {
+        (self.socket_type != SocketType::Stream).then(|| {
+            Handshake::new(HandshakeConfig {
+                socket_type: self.socket_type,
+                routing_id: self.options.routing_id.clone(),
+                properties: Vec::new(),
+            })
         })
     }
 
@@ -364,8 +368,12 @@ impl SocketCore {
                 continue;
             }
             tracing::debug!(%endpoint, peer = %conn.peer_address, "accepted");
+            let raw = conn.is_active();
             entry.insert(Pipe::new(StreamPipe::accepted(conn, lkey), &endpoint, None));
             flush_stream(&mut self.pipes.slab[key]);
+            if raw {
+                self.handshake_done(key);
+            }
         }
     }
 
@@ -404,8 +412,12 @@ impl SocketCore {
         }
         let mut conn = Connection::new(stream, connecting, handshake, maxmsgsize, deadline);
         conn.handshake_output(&mut s.out);
+        let raw = conn.is_active();
         s.conn = Some(conn);
         flush_stream(pipe);
+        if raw {
+            self.handshake_done(key);
+        }
     }
 
     /// Progress on a stream pipe after a readiness event; everything queued is written after.
@@ -425,6 +437,10 @@ impl SocketCore {
                 Ok(true) => {
                     tracing::debug!(endpoint = %pipe.endpoint, "connected");
                     conn.handshake_output(&mut s.out);
+                    if conn.is_active() {
+                        self.handshake_done(key);
+                        return;
+                    }
                 }
                 Err(e) => {
                     pipe.dead = Closed::disconnected(format!("connect failed: {e}"));
@@ -433,7 +449,7 @@ impl SocketCore {
             }
         }
         let mut progress = Progress::default();
-        if ready || conn.peer().is_none() {
+        if ready || !conn.is_active() {
             progress = conn.read(&mut s.inq, rcvhwm, &mut s.out);
             s.read_blocked = rcvhwm != 0 && s.inq.len() >= rcvhwm;
         }

@@ -31,6 +31,8 @@ pub(crate) struct StreamPipe {
     pub redial: Option<Redial>,
     /// For an accepted pipe, the listener it came through.
     pub listener: Option<usize>,
+    /// Close once everything queued is written (a STREAM socket's empty message).
+    pub closing: bool,
 }
 
 impl StreamPipe {
@@ -51,6 +53,7 @@ impl StreamPipe {
             read_blocked: false,
             redial,
             listener,
+            closing: false,
         }))
     }
 
@@ -58,6 +61,7 @@ impl StreamPipe {
     /// than `sndhwm` messages (0: no limit).
     fn has_room(&self, sndhwm: usize) -> bool {
         (self.conn.is_some() || self.redial.is_some())
+            && !self.closing
             && (sndhwm == 0 || self.pending.len() + self.out.messages() < sndhwm)
     }
 
@@ -143,8 +147,42 @@ impl Pipes {
             return Some(id.clone());
         }
         match &pipe.kind {
-            PipeKind::Stream(s) => s.conn.as_ref()?.peer().map(|p| p.routing_id.clone()),
+            PipeKind::Stream(s) => {
+                let conn = s.conn.as_ref().filter(|c| c.is_active())?;
+                Some(
+                    conn.peer()
+                        .map(|p| p.routing_id.clone())
+                        .unwrap_or_default(),
+                )
+            }
             PipeKind::Inproc(end) => end.peer_routing_id(),
+        }
+    }
+
+    /// Writes raw bytes to a STREAM peer, or gives them back when it is full.
+    pub(crate) fn write_raw(&mut self, key: usize, data: Bytes) -> Result<(), Bytes> {
+        let sndhwm = self.sndhwm;
+        match self.slab.get_mut(key) {
+            Some(pipe @ Pipe { dead: None, .. }) => match &mut pipe.kind {
+                PipeKind::Stream(s) if s.has_room(sndhwm) => {
+                    s.out.push_bytes(data);
+                    self.flush_wanted = true;
+                    Ok(())
+                }
+                _ => Err(data),
+            },
+            _ => Err(data),
+        }
+    }
+
+    /// Closes a STREAM peer's connection once what is queued for it is written.
+    pub(crate) fn close_when_flushed(&mut self, key: usize) {
+        if let Some(pipe) = self.slab.get_mut(key) {
+            if let PipeKind::Stream(s) = &mut pipe.kind {
+                s.closing = true;
+            }
+            flush_stream(pipe);
+            self.flush_wanted = true;
         }
     }
 
@@ -192,7 +230,7 @@ impl Pipes {
                 if !force && !s.has_room(sndhwm) {
                     return Err(msg);
                 }
-                let active = s.conn.as_ref().is_some_and(|c| c.peer().is_some());
+                let active = s.conn.as_ref().is_some_and(Connection::is_active);
                 if !active || !s.pending.is_empty() {
                     s.pending.push_back(msg);
                     return Ok(());
@@ -280,7 +318,8 @@ fn resume_reading(s: &mut StreamPipe, rcvhwm: usize) -> Progress {
     progress
 }
 
-/// Writes what a stream pipe has queued; marks the pipe dead when the stream fails.
+/// Writes what a stream pipe has queued; marks the pipe dead when the stream fails, or when
+/// it was to close once written.
 pub(crate) fn flush_stream(pipe: &mut Pipe) {
     if let PipeKind::Stream(s) = &mut pipe.kind {
         if let Some(conn) = s.conn.as_mut() {
@@ -289,6 +328,9 @@ pub(crate) fn flush_stream(pipe: &mut Pipe) {
             }
             if let Err(e) = s.out.write_to(&mut conn.stream) {
                 pipe.dead = Closed::disconnected(format!("write failed: {e}"));
+            } else if s.closing && s.out.is_empty() {
+                s.redial = None;
+                pipe.dead = Closed::disconnected("closed by this side");
             }
         }
     }

@@ -6,6 +6,8 @@ mod pair;
 mod pipeline;
 mod pubsub;
 mod reqrep;
+mod routing;
+mod stream;
 pub(crate) mod trie;
 
 use std::fmt;
@@ -70,6 +72,7 @@ pub(crate) fn for_type(socket_type: SocketType) -> Result<Box<dyn Pattern>> {
         SocketType::Rep => Box::<reqrep::Rep>::default(),
         SocketType::Dealer => Box::<reqrep::Dealer>::default(),
         SocketType::Router => Box::<reqrep::Router>::default(),
+        SocketType::Stream => Box::<stream::Stream>::default(),
         other => {
             return Err(Error::new(
                 ErrorKind::NotSupported,

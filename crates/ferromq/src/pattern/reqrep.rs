@@ -1,8 +1,5 @@
 //! REQ, REP, DEALER and ROUTER (RFC 28): envelopes of routing ids above an empty delimiter.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
-
 use bytes::Bytes;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -10,14 +7,11 @@ use crate::message::Message;
 use crate::options::Options;
 use crate::pipe::Pipes;
 
+use super::routing::{hex, RoutingTable};
 use super::{FairQueue, LoadBalance, Pattern, Sent};
 
 fn state_error(what: &str) -> Error {
     Error::new(ErrorKind::State, what)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// DEALER: load-balances out, fair-queues in, and leaves envelopes to the user.
@@ -209,63 +203,15 @@ impl Pattern for Rep {
 
 /// ROUTER: knows each peer by a routing id, prefixes what it receives with the sender's id and
 /// sends each message to the peer its first frame names.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Router {
     fq: FairQueue,
-    by_id: HashMap<Bytes, usize>,
-    by_key: HashMap<usize, Bytes>,
-    next_id: u32,
+    peers: RoutingTable,
     mandatory: bool,
     handover: bool,
     probe_router: bool,
     /// Messages dropped because no peer had their routing id, or the peer was full.
     dropped: u64,
-}
-
-impl Default for Router {
-    fn default() -> Router {
-        Router {
-            fq: FairQueue::default(),
-            by_id: HashMap::new(),
-            by_key: HashMap::new(),
-            // Generated ids start at a random point, as libzmq's do.
-            next_id: RandomState::new().hash_one(std::process::id()) as u32,
-            mandatory: false,
-            handover: false,
-            probe_router: false,
-            dropped: 0,
-        }
-    }
-}
-
-impl Router {
-    /// Names a peer: the id given at connect, else its own, else a generated one (a zero byte
-    /// and four more, as libzmq). False when the id is taken and may not be handed over.
-    fn identify(&mut self, pipes: &mut Pipes, key: usize) -> bool {
-        if let Some(old) = self.by_key.remove(&key) {
-            self.by_id.remove(&old);
-        }
-        let id = match pipes.peer_routing_id(key) {
-            Some(id) if !id.is_empty() => id,
-            _ => {
-                self.next_id = self.next_id.wrapping_add(1);
-                let mut id = vec![0u8];
-                id.extend_from_slice(&self.next_id.to_be_bytes());
-                Bytes::from(id)
-            }
-        };
-        if let Some(&holder) = self.by_id.get(&id) {
-            if !self.handover {
-                tracing::warn!("refused a peer whose routing id 0x{} is in use", hex(&id));
-                return false;
-            }
-            self.by_key.remove(&holder);
-            pipes.close(holder, "another peer took over its routing id");
-        }
-        self.by_id.insert(id.clone(), key);
-        self.by_key.insert(key, id);
-        true
-    }
 }
 
 impl Pattern for Router {
@@ -275,7 +221,7 @@ impl Pattern for Router {
     }
 
     fn connected(&mut self, pipes: &mut Pipes, key: usize) -> bool {
-        if !self.identify(pipes, key) {
+        if !self.peers.identify(pipes, key, self.handover) {
             return false;
         }
         if self.probe_router {
@@ -286,9 +232,7 @@ impl Pattern for Router {
 
     fn detach(&mut self, _pipes: &mut Pipes, key: usize) {
         self.fq.detach(key);
-        if let Some(id) = self.by_key.remove(&key) {
-            self.by_id.remove(&id);
-        }
+        self.peers.remove(key);
     }
 
     fn send(&mut self, pipes: &mut Pipes, msg: Message) -> Result<Sent> {
@@ -299,7 +243,7 @@ impl Pattern for Router {
         }
         let body = frames.split_off(1);
         let id = frames.pop().unwrap_or_default();
-        let Some(&key) = self.by_id.get(&id) else {
+        let Some(key) = self.peers.key(&id) else {
             if self.mandatory {
                 return Err(Error::new(
                     ErrorKind::HostUnreachable,
@@ -325,7 +269,7 @@ impl Pattern for Router {
 
     fn recv(&mut self, pipes: &mut Pipes) -> Result<Option<Message>> {
         while let Some((key, mut msg)) = self.fq.recv(pipes) {
-            if let Some(id) = self.by_key.get(&key) {
+            if let Some(id) = self.peers.id(key) {
                 msg.push_front(id.clone());
                 return Ok(Some(msg));
             }
