@@ -26,11 +26,18 @@ pub(crate) struct Args {
     /// How to print each message.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// Send each message back as it came (a REP socket answers with the request; a ROUTER
+    /// returns it to its sender).
+    #[arg(long)]
+    echo: bool,
 }
 
 pub(crate) fn run(args: Args) -> ExitCode {
     if !args.subscribe.is_empty() && args.socket.socket_type != SocketType::Sub {
         return usage_error("--subscribe: only a SUB socket subscribes");
+    }
+    if args.socket.socket_type == SocketType::Rep && !args.echo {
+        return usage_error("--type REP needs --echo: a REP socket must answer every request");
     }
     let ctx = Context::new();
     let socket = match args.socket.open(&ctx) {
@@ -72,6 +79,12 @@ pub(crate) fn run(args: Args) -> ExitCode {
                     .is_err()
                 {
                     return ExitCode::SUCCESS;
+                }
+                if args.echo {
+                    if let Err(e) = socket.send(msg) {
+                        eprintln!("ferromq: {e}");
+                        return ExitCode::from(1);
+                    }
                 }
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => continue,

@@ -4,8 +4,9 @@ use std::io::BufRead;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use ferromq::{Context, Message};
+use ferromq::{Context, Message, SocketType};
 
+use crate::format::{render, Format};
 use crate::socket_args::SocketArgs;
 
 #[derive(clap::Args, Debug)]
@@ -21,6 +22,12 @@ pub(crate) struct Args {
     /// How long to keep trying to deliver after the last message, in ms (default: until done).
     #[arg(long, value_name = "MS")]
     linger: Option<u64>,
+    /// REQ: how long to wait for each reply, in ms (default: for ever); exit 1 when it is late.
+    #[arg(long, value_name = "MS")]
+    timeout: Option<u64>,
+    /// REQ: how to print each reply.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
     /// The messages; without any, each line of standard input is one message.
     #[arg(value_name = "MESSAGE")]
     messages: Vec<String>,
@@ -33,6 +40,8 @@ pub(crate) fn run(args: Args) -> ExitCode {
         Err(code) => return code,
     };
     let _ = socket.set_linger(args.linger.map(Duration::from_millis));
+    let _ = socket.set_rcvtimeo(args.timeout.map(Duration::from_millis));
+    let awaits_reply = args.socket.socket_type == SocketType::Req;
     let messages: Box<dyn Iterator<Item = Message>> = if args.messages.is_empty() {
         Box::new(
             std::io::stdin()
@@ -53,6 +62,15 @@ pub(crate) fn run(args: Args) -> ExitCode {
         if let Err(e) = socket.send(msg) {
             eprintln!("ferromq: {e}");
             return ExitCode::from(1);
+        }
+        if awaits_reply {
+            match socket.recv() {
+                Ok(reply) => println!("{}", render(&reply, args.format)),
+                Err(e) => {
+                    eprintln!("ferromq: no reply: {e}");
+                    return ExitCode::from(1);
+                }
+            }
         }
     }
     drop(socket);
