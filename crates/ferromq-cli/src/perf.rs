@@ -11,7 +11,6 @@ use ferromq::{Context, Message, Socket, SocketType};
 
 /// The subcommands are named after libzmq's programs (local_thr, remote_thr, ...).
 #[derive(Subcommand, Debug)]
-#[allow(clippy::enum_variant_names)]
 pub(crate) enum Command {
     /// Bind a PULL socket, receive COUNT messages, print the throughput (libzmq's local_thr).
     LocalThr {
@@ -27,6 +26,21 @@ pub(crate) enum Command {
     },
     /// Both sides in one process over inproc (libzmq's inproc_thr).
     InprocThr { size: usize, count: u64 },
+    /// Bind a REP socket and echo ROUNDTRIPS messages (libzmq's local_lat).
+    LocalLat {
+        bind_to: String,
+        size: usize,
+        roundtrips: u64,
+    },
+    /// Connect a REQ socket, time ROUNDTRIPS round trips, print the one-way latency
+    /// (libzmq's remote_lat).
+    RemoteLat {
+        connect_to: String,
+        size: usize,
+        roundtrips: u64,
+    },
+    /// Both sides in one process over inproc (libzmq's inproc_lat).
+    InprocLat { size: usize, roundtrips: u64 },
 }
 
 pub(crate) fn run(cmd: Command) -> ExitCode {
@@ -42,6 +56,17 @@ pub(crate) fn run(cmd: Command) -> ExitCode {
             count,
         } => remote_thr(&connect_to, size, count),
         Command::InprocThr { size, count } => inproc_thr(size, count),
+        Command::LocalLat {
+            bind_to,
+            size,
+            roundtrips,
+        } => local_lat(&bind_to, size, roundtrips),
+        Command::RemoteLat {
+            connect_to,
+            size,
+            roundtrips,
+        } => remote_lat(&connect_to, size, roundtrips),
+        Command::InprocLat { size, roundtrips } => inproc_lat(size, roundtrips),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -157,4 +182,78 @@ fn inproc_thr(size: usize, count: u64) -> ferromq::Result<()> {
     sender.join().expect("sender thread")?;
     print_throughput(size, count, elapsed);
     Ok(())
+}
+
+fn check_size(msg: &Message, size: usize) -> ferromq::Result<()> {
+    if msg.size() != size {
+        return Err(ferromq::Error::new(
+            ferromq::ErrorKind::InvalidArgument,
+            format!("message of {} bytes, expected {size}", msg.size()),
+        ));
+    }
+    Ok(())
+}
+
+/// Answers `roundtrips` requests with themselves.
+fn echo(rep: &Socket, size: usize, roundtrips: u64) -> ferromq::Result<()> {
+    for _ in 0..roundtrips {
+        let msg = rep.recv()?;
+        check_size(&msg, size)?;
+        rep.send(msg)?;
+    }
+    Ok(())
+}
+
+/// Times `roundtrips` request-reply round trips; prints libzmq's latency lines, where the
+/// latency is one way: half a round trip.
+fn time_round_trips(req: &Socket, size: usize, roundtrips: u64) -> ferromq::Result<()> {
+    let body = Bytes::from(vec![0u8; size]);
+    let mut progress = Progress::new(roundtrips);
+    let start = Instant::now();
+    for i in 1..=roundtrips {
+        req.send(body.clone())?;
+        check_size(&req.recv()?, size)?;
+        if i % 256 == 0 {
+            progress.update(i);
+        }
+    }
+    progress.update(roundtrips);
+    let micros = start.elapsed().as_secs_f64() * 1e6;
+    println!("message size: {size} [B]");
+    println!("roundtrip count: {roundtrips}");
+    println!(
+        "average latency: {:.3} [us]",
+        micros / (roundtrips as f64 * 2.0)
+    );
+    Ok(())
+}
+
+fn local_lat(bind_to: &str, size: usize, roundtrips: u64) -> ferromq::Result<()> {
+    let ctx = Context::new();
+    let rep = ctx.socket(SocketType::Rep)?;
+    rep.bind(bind_to)?;
+    echo(&rep, size, roundtrips)
+}
+
+fn remote_lat(connect_to: &str, size: usize, roundtrips: u64) -> ferromq::Result<()> {
+    let ctx = Context::new();
+    let req = ctx.socket(SocketType::Req)?;
+    req.connect(connect_to)?;
+    time_round_trips(&req, size, roundtrips)
+}
+
+fn inproc_lat(size: usize, roundtrips: u64) -> ferromq::Result<()> {
+    let ctx = Context::new();
+    let req = ctx.socket(SocketType::Req)?;
+    req.bind("inproc://lat_test")?;
+    let echoer = {
+        let ctx = ctx.clone();
+        std::thread::spawn(move || -> ferromq::Result<()> {
+            let rep = ctx.socket(SocketType::Rep)?;
+            rep.connect("inproc://lat_test")?;
+            echo(&rep, size, roundtrips)
+        })
+    };
+    time_round_trips(&req, size, roundtrips)?;
+    echoer.join().expect("echo thread")
 }
