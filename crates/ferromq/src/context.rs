@@ -1,14 +1,14 @@
 //! The context: I/O threads and the inproc name registry, shared by its sockets.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use ferromq_zmtp::SocketType;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::inproc::{InprocEnd, InprocPeer};
-use crate::io_thread::IoThread;
+use crate::io_thread::{IoShared, IoThread};
 use crate::socket::{Socket, SocketShared};
 
 /// An inproc name: bound by a socket, or waiting for one with the pipes of early connectors.
@@ -17,24 +17,40 @@ enum InprocName {
     Pending(Vec<(InprocEnd, String)>),
 }
 
-struct Inner {
-    io_threads: Vec<IoThread>,
+/// What a context's sockets share: the I/O threads, the inproc names, and whether the
+/// context has been terminated.
+pub(crate) struct ContextShared {
+    io_threads: Mutex<Vec<IoThread>>,
+    io: Vec<Arc<IoShared>>,
     next_io: AtomicUsize,
     inproc: Mutex<HashMap<String, InprocName>>,
+    sockets: Mutex<Vec<Weak<SocketShared>>>,
+    terminated: AtomicBool,
+}
+
+impl Drop for ContextShared {
+    fn drop(&mut self) {
+        self.terminate();
+    }
 }
 
 /// A ZeroMQ context: the I/O threads and the inproc namespace its sockets share. Cheap to
-/// clone; the I/O threads stop when the last clone and the last socket are gone, after every
-/// socket's linger.
+/// clone; it lives as long as any clone or any of its sockets.
+///
+/// [`Context::shutdown`] unblocks every call waiting on one of its sockets with an error of
+/// kind `Terminated`, and makes every later call fail the same way (`zmq_ctx_shutdown`);
+/// [`Context::terminate`] also closes the sockets and returns once their queued messages are
+/// written or their linger has run out (`zmq_ctx_term`). When the last clone and the last socket
+/// are dropped, the I/O threads stop the same way.
 #[derive(Clone)]
 pub struct Context {
-    inner: Arc<Inner>,
+    shared: Arc<ContextShared>,
 }
 
 impl std::fmt::Debug for Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Context")
-            .field("io_threads", &self.inner.io_threads.len())
+            .field("io_threads", &self.shared.io.len())
             .finish()
     }
 }
@@ -66,24 +82,82 @@ impl Context {
             .map(IoThread::start)
             .collect::<std::io::Result<Vec<_>>>()
             .map_err(|e| Error::io("cannot start an I/O thread", e))?;
-        Ok(Context {
-            inner: Arc::new(Inner {
-                io_threads,
-                next_io: AtomicUsize::new(0),
-                inproc: Mutex::new(HashMap::new()),
-            }),
-        })
+        let shared = Arc::new(ContextShared {
+            io: io_threads.iter().map(|t| Arc::clone(&t.shared)).collect(),
+            io_threads: Mutex::new(io_threads),
+            next_io: AtomicUsize::new(0),
+            inproc: Mutex::new(HashMap::new()),
+            sockets: Mutex::new(Vec::new()),
+            terminated: AtomicBool::new(false),
+        });
+        Ok(Context { shared })
+    }
+
+    /// Unblocks every call waiting on a socket of this context with a `Terminated` error, and
+    /// makes every later call but dropping a socket fail the same way (`zmq_ctx_shutdown`). It
+    /// does not wait for anything.
+    pub fn shutdown(&self) {
+        self.shared.shutdown();
+    }
+
+    /// Shuts down, closes every socket, and returns once the messages they still hold have been
+    /// written or their linger has run out (`zmq_ctx_term`). The sockets stay valid objects whose
+    /// calls all return `Terminated`.
+    pub fn terminate(&self) {
+        self.shared.terminate();
     }
 
     /// A new socket of the given type.
     pub fn socket(&self, socket_type: SocketType) -> Result<Socket> {
-        let n = self.inner.next_io.fetch_add(1, Ordering::Relaxed) % self.inner.io_threads.len();
-        let io = Arc::clone(&self.inner.io_threads[n].shared);
-        Socket::new(self.clone(), socket_type, io)
+        let shared = &self.shared;
+        if shared.is_terminated() {
+            return Err(Error::terminated());
+        }
+        let n = shared.next_io.fetch_add(1, Ordering::Relaxed) % shared.io.len();
+        let socket = Socket::new(Arc::clone(shared), socket_type, Arc::clone(&shared.io[n]))?;
+        let mut sockets = lock(&shared.sockets);
+        sockets.retain(|s| s.strong_count() > 0);
+        sockets.push(socket.shared());
+        Ok(socket)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl ContextShared {
+    pub(crate) fn is_terminated(&self) -> bool {
+        self.terminated.load(Ordering::Acquire)
+    }
+
+    fn shutdown(&self) {
+        if self.terminated.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        for socket in lock(&self.sockets).iter().filter_map(Weak::upgrade) {
+            socket.signal.notify();
+        }
+    }
+
+    /// Shuts down, closes every socket (their queued messages get their linger) and stops the
+    /// I/O threads once nothing lingers.
+    fn terminate(&self) {
+        self.shutdown();
+        lock(&self.inproc).clear();
+        let sockets: Vec<_> = lock(&self.sockets)
+            .drain(..)
+            .filter_map(|w| w.upgrade())
+            .collect();
+        for socket in sockets {
+            socket.close();
+        }
+        // Dropping the threads stops them, each once its lingering sockets are done.
+        drop(std::mem::take(&mut *lock(&self.io_threads)));
     }
 
     fn names(&self) -> MutexGuard<'_, HashMap<String, InprocName>> {
-        self.inner.inproc.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.inproc)
     }
 
     /// Binds an inproc name; returns the pipes of sockets that connected before.

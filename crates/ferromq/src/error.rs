@@ -58,6 +58,10 @@ impl Error {
         Error::new(ErrorKind::WouldBlock, what)
     }
 
+    pub(crate) fn terminated() -> Error {
+        Error::new(ErrorKind::Terminated, "the context was terminated")
+    }
+
     pub(crate) fn io(context: impl fmt::Display, err: std::io::Error) -> Error {
         let kind = match err.kind() {
             std::io::ErrorKind::AddrInUse => ErrorKind::AddressInUse,

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use ferromq_zmtp::SocketType;
 
-use crate::context::Context;
+use crate::context::ContextShared;
 use crate::core::SocketCore;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, ErrorKind, Result};
@@ -28,6 +28,8 @@ pub(crate) struct SocketShared {
     /// Inproc pipes handed over by connecting sockets, picked up at the next call.
     inbox: Mutex<Vec<(InprocEnd, String)>>,
     inbox_full: AtomicBool,
+    io: Arc<IoShared>,
+    closed: AtomicBool,
 }
 
 impl SocketShared {
@@ -69,6 +71,19 @@ impl SocketShared {
 
     pub(crate) fn terminate(&self) {
         self.with_core(SocketCore::terminate);
+    }
+
+    /// Closes the socket once: stops listening, and hands what is still queued to the I/O
+    /// thread to write within the linger period.
+    pub(crate) fn close(self: &Arc<Self>) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if self.with_core(SocketCore::close) {
+            self.io.linger(Arc::clone(self));
+        } else {
+            self.io.remove_socket(self.id);
+        }
     }
 
     /// What this socket tells an inproc peer about itself.
@@ -134,8 +149,7 @@ impl Wait {
 /// ```
 pub struct Socket {
     shared: Arc<SocketShared>,
-    io: Arc<IoShared>,
-    ctx: Context,
+    ctx: Arc<ContextShared>,
     _not_sync: PhantomData<Cell<()>>,
 }
 
@@ -148,7 +162,11 @@ impl std::fmt::Debug for Socket {
 }
 
 impl Socket {
-    pub(crate) fn new(ctx: Context, socket_type: SocketType, io: Arc<IoShared>) -> Result<Socket> {
+    pub(crate) fn new(
+        ctx: Arc<ContextShared>,
+        socket_type: SocketType,
+        io: Arc<IoShared>,
+    ) -> Result<Socket> {
         let pattern = crate::pattern::for_type(socket_type)?;
         let signal = Arc::new(Signal::default());
         let shared = io.add_socket(|id| {
@@ -165,14 +183,28 @@ impl Socket {
                 signal,
                 inbox: Mutex::new(Vec::new()),
                 inbox_full: AtomicBool::new(false),
+                io: Arc::clone(&io),
+                closed: AtomicBool::new(false),
             })
         });
         Ok(Socket {
             shared,
-            io,
             ctx,
             _not_sync: PhantomData,
         })
+    }
+
+    pub(crate) fn shared(&self) -> std::sync::Weak<SocketShared> {
+        Arc::downgrade(&self.shared)
+    }
+
+    /// `Terminated` once the context is.
+    fn alive(&self) -> Result<()> {
+        if self.ctx.is_terminated() {
+            Err(Error::terminated())
+        } else {
+            Ok(())
+        }
     }
 
     /// The socket's type.
@@ -183,6 +215,7 @@ impl Socket {
     /// Accepts connections on an endpoint: `tcp://*:5555`, `tcp://127.0.0.1:*`,
     /// `ipc:///tmp/feed`, `ipc://@abstract`, `ipc://*`, `inproc://name`.
     pub fn bind(&self, endpoint: &str) -> Result<()> {
+        self.alive()?;
         let parsed: Endpoint = endpoint.parse()?;
         if let Endpoint::Inproc(name) = &parsed {
             let pending = self.ctx.bind_inproc(name, &self.shared)?;
@@ -200,6 +233,7 @@ impl Socket {
     /// Connects to an endpoint. The peer need not be there yet: the socket keeps trying every
     /// `reconnect_ivl`, and messages sent meanwhile wait for it (up to the high-water mark).
     pub fn connect(&self, endpoint: &str) -> Result<()> {
+        self.alive()?;
         let parsed: Endpoint = endpoint.parse()?;
         if let Endpoint::Tcp {
             host: crate::endpoint::TcpHost::Any,
@@ -233,6 +267,7 @@ impl Socket {
     /// Stops listening on an endpoint given to `bind` (or reported by `last_endpoint`), and
     /// closes the connections accepted through it.
     pub fn unbind(&self, endpoint: &str) -> Result<()> {
+        self.alive()?;
         if let Ok(Endpoint::Inproc(name)) = endpoint.parse::<Endpoint>() {
             return self.ctx.unbind_inproc(&name, &self.shared);
         }
@@ -241,6 +276,7 @@ impl Socket {
 
     /// Closes the connection made by `connect` to this endpoint.
     pub fn disconnect(&self, endpoint: &str) -> Result<()> {
+        self.alive()?;
         self.shared.core().disconnect(endpoint)
     }
 
@@ -270,6 +306,7 @@ impl Socket {
         }
         let mut msg = msg;
         loop {
+            self.alive()?;
             let seen = self.shared.signal.epoch();
             match self.shared.with_core(|core| core.send(msg))? {
                 Sent::Done => return Ok(()),
@@ -292,6 +329,7 @@ impl Socket {
 
     fn recv_with(&self, wait: Wait) -> Result<Message> {
         loop {
+            self.alive()?;
             let seen = self.shared.signal.epoch();
             if let Some(msg) = self.shared.with_core(SocketCore::recv)? {
                 return Ok(msg);
@@ -305,11 +343,11 @@ impl Socket {
             Wait::Never => Err(Error::would_block(&format!("{what} would block"))),
             Wait::Forever => {
                 self.shared.signal.wait(seen, None);
-                Ok(())
+                self.alive()
             }
             Wait::Until(deadline, timeout) => {
                 if self.shared.signal.wait(seen, Some(deadline)) || Instant::now() < deadline {
-                    Ok(())
+                    self.alive()
                 } else {
                     let option = if what == "send" {
                         "sndtimeo"
@@ -330,11 +368,13 @@ impl Socket {
 
     /// Subscribes a SUB socket to messages whose first frame starts with `prefix` (empty: all).
     pub fn subscribe(&self, prefix: impl AsRef<[u8]>) -> Result<()> {
+        self.alive()?;
         self.shared.core().subscribe(prefix.as_ref(), true)
     }
 
     /// Cancels one earlier `subscribe` of the same prefix.
     pub fn unsubscribe(&self, prefix: impl AsRef<[u8]>) -> Result<()> {
+        self.alive()?;
         self.shared.core().subscribe(prefix.as_ref(), false)
     }
 
@@ -466,10 +506,6 @@ impl Socket {
 impl Drop for Socket {
     fn drop(&mut self) {
         self.ctx.forget_inproc(&self.shared);
-        if self.shared.with_core(SocketCore::close) {
-            self.io.linger(Arc::clone(&self.shared));
-        } else {
-            self.io.remove_socket(self.shared.id());
-        }
+        self.shared.close();
     }
 }
