@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use ferromq_zmtp::{frame_header, Command, Frame, FrameDecoder, Handshake, PeerInfo};
@@ -179,6 +179,25 @@ impl OutBuffer {
     }
 }
 
+/// ZMTP 3.1 heartbeats (RFC 37 PING and PONG), from the socket's options.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Heartbeat {
+    /// Send a PING this often.
+    pub ivl: Option<Duration>,
+    /// Close when nothing arrives this long after a PING.
+    pub timeout: Option<Duration>,
+    /// Ask the peer to close when it hears nothing from us for this long.
+    pub ttl: Option<Duration>,
+}
+
+/// What a connection takes from its socket's options.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConnectionOptions {
+    pub maxmsgsize: Option<u64>,
+    pub handshake_ivl: Option<Duration>,
+    pub heartbeat: Heartbeat,
+}
+
 /// Where a connection is in its life.
 #[derive(Debug)]
 enum Phase {
@@ -198,7 +217,11 @@ enum Phase {
 pub(crate) enum Closed {
     /// The peer went away, or the network failed: an everyday event.
     Disconnected(String),
-    /// The peer broke the protocol or cannot talk to this socket: worth a warning.
+    /// Nothing listens at the address (ECONNREFUSED).
+    Refused(String),
+    /// The handshake failed or did not finish in time: worth a warning.
+    HandshakeFailed(String),
+    /// The peer broke the protocol after the handshake: worth a warning.
     ProtocolError(String),
 }
 
@@ -206,12 +229,25 @@ impl Closed {
     pub(crate) fn disconnected(reason: impl Into<String>) -> Option<Closed> {
         Some(Closed::Disconnected(reason.into()))
     }
+
+    /// A failed connect, told apart by whether anybody listens there.
+    pub(crate) fn connect_failed(e: &io::Error) -> Closed {
+        let reason = format!("connect failed: {e}");
+        if e.kind() == io::ErrorKind::ConnectionRefused {
+            Closed::Refused(reason)
+        } else {
+            Closed::Disconnected(reason)
+        }
+    }
 }
 
 impl std::fmt::Display for Closed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Closed::Disconnected(reason) | Closed::ProtocolError(reason) => f.write_str(reason),
+            Closed::Disconnected(reason)
+            | Closed::Refused(reason)
+            | Closed::HandshakeFailed(reason)
+            | Closed::ProtocolError(reason) => f.write_str(reason),
         }
     }
 }
@@ -239,6 +275,15 @@ pub(crate) struct Connection {
     pub handshake_deadline: Option<Instant>,
     pub peer_address: String,
     read_size: usize,
+    heartbeat: Heartbeat,
+    /// When the next PING is due.
+    next_ping: Option<Instant>,
+    /// When the connection times out unless something arrives (after our PING).
+    answer_by: Option<Instant>,
+    /// The TTL the peer asked for in its PINGs.
+    peer_ttl: Option<Duration>,
+    /// When the connection times out under the peer's TTL unless something arrives.
+    expires: Option<Instant>,
 }
 
 impl Connection {
@@ -248,8 +293,7 @@ impl Connection {
         stream: Stream,
         connecting: bool,
         handshake: Option<Handshake>,
-        maxmsgsize: Option<u64>,
-        handshake_deadline: Option<Instant>,
+        options: ConnectionOptions,
     ) -> Connection {
         let peer_address = stream.peer_address();
         let handshake = handshake.map(Box::new);
@@ -258,19 +302,24 @@ impl Connection {
             (false, Some(handshake)) => Phase::Handshaking(handshake),
             (false, None) => Phase::Raw,
         };
+        let handshake_deadline = match phase {
+            Phase::Raw => None,
+            _ => options.handshake_ivl.map(|ivl| Instant::now() + ivl),
+        };
         Connection {
             stream,
-            handshake_deadline: if matches!(phase, Phase::Raw) {
-                None
-            } else {
-                handshake_deadline
-            },
+            handshake_deadline,
             phase,
             inbuf: BytesMut::new(),
-            decoder: FrameDecoder::new(maxmsgsize),
+            decoder: FrameDecoder::new(options.maxmsgsize),
             partial: Message::new(),
             peer_address,
             read_size: READ_SIZE,
+            heartbeat: options.heartbeat,
+            next_ping: None,
+            answer_by: None,
+            peer_ttl: None,
+            expires: None,
         }
     }
 
@@ -289,6 +338,55 @@ impl Connection {
 
     pub(crate) fn is_connecting(&self) -> bool {
         matches!(self.phase, Phase::Connecting(_))
+    }
+
+    /// The next instant a timer of this connection needs attention.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        [
+            self.handshake_deadline,
+            self.next_ping,
+            self.answer_by,
+            self.expires,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Runs the connection's timers: the handshake's limit, and heartbeats. An error closes
+    /// the connection.
+    pub(crate) fn on_timer(&mut self, now: Instant, out: &mut OutBuffer) -> Result<(), Closed> {
+        if self.handshake_deadline.is_some_and(|d| d <= now) {
+            return Err(Closed::HandshakeFailed(
+                "the handshake did not finish within handshake_ivl".into(),
+            ));
+        }
+        if self.answer_by.is_some_and(|d| d <= now) {
+            return Err(Closed::Disconnected(
+                "heartbeat: nothing arrived within heartbeat_timeout of a PING".into(),
+            ));
+        }
+        if self.expires.is_some_and(|d| d <= now) {
+            return Err(Closed::Disconnected(
+                "heartbeat: nothing arrived within the TTL the peer asked for".into(),
+            ));
+        }
+        if let (Some(due), Some(ivl)) = (self.next_ping, self.heartbeat.ivl) {
+            if due <= now {
+                let ttl = self
+                    .heartbeat
+                    .ttl
+                    .map_or(0, |t| (t.as_millis() / 100).min(u16::MAX as u128) as u16);
+                out.push_command(&Command::Ping {
+                    ttl,
+                    context: Bytes::new(),
+                });
+                self.next_ping = Some(now + ivl);
+                let timeout = self.heartbeat.timeout.unwrap_or(ivl);
+                self.answer_by.get_or_insert(now + timeout);
+            }
+        }
+        Ok(())
     }
 
     /// Moves a connecting stream on to the handshake (or straight to raw) once the connect has
@@ -342,7 +440,14 @@ impl Connection {
                 .needed(&self.inbuf)
                 .saturating_sub(self.inbuf.len());
             let chunk = wanted.clamp(self.read_size, MAX_READ);
-            match self.stream.read_buf(&mut self.inbuf, chunk) {
+            let result = self.stream.read_buf(&mut self.inbuf, chunk);
+            if matches!(result, Ok(n) if n > 0)
+                && (self.answer_by.is_some() || self.expires.is_some())
+            {
+                self.answer_by = None;
+                self.expires = self.peer_ttl.map(|ttl| Instant::now() + ttl);
+            }
+            match result {
                 Ok(0) => {
                     progress.closed = Closed::disconnected("the peer closed the connection");
                     return progress;
@@ -378,13 +483,17 @@ impl Connection {
             match result {
                 Ok(None) => return Ok(()),
                 Ok(Some(peer)) => {
+                    // PING is ZMTP 3.1; a 3.0 peer would not know it.
+                    if peer.version.minor >= 1 {
+                        self.next_ping = self.heartbeat.ivl.map(|ivl| Instant::now() + ivl);
+                    }
                     self.phase = Phase::Active(Box::new(peer));
                     self.handshake_deadline = None;
                     progress.handshake_done = true;
                 }
                 Err(e) => {
                     let _ = out.write_to(&mut self.stream);
-                    return Err(Closed::ProtocolError(format!("handshake failed: {e}")));
+                    return Err(Closed::HandshakeFailed(format!("handshake failed: {e}")));
                 }
             }
         }
@@ -423,7 +532,12 @@ impl Connection {
         progress: &mut Progress,
     ) -> Result<(), Closed> {
         match cmd {
-            Command::Ping { context, .. } => out.push_command(&Command::Pong { context }),
+            Command::Ping { ttl, context } => {
+                out.push_command(&Command::Pong { context });
+                // The TTL is in tenths of a second; zero asks for nothing.
+                self.peer_ttl = (ttl > 0).then(|| Duration::from_millis(u64::from(ttl) * 100));
+                self.expires = self.peer_ttl.map(|ttl| Instant::now() + ttl);
+            }
             Command::Subscribe(topic) => {
                 inq.push_back(subscription(true, &topic));
                 progress.received = true;

@@ -4,13 +4,13 @@
 //! background.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ferromq_zmtp::{Handshake, HandshakeConfig, SocketType};
 use slab::Slab;
 
-use crate::connection::{Closed, Connection, Progress};
+use crate::connection::{Closed, Connection, ConnectionOptions, Heartbeat, Progress};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, ErrorKind, Result};
 use crate::inproc::{InprocEnd, InprocPeer};
@@ -96,8 +96,27 @@ impl SocketCore {
         })
     }
 
-    fn handshake_deadline(&self) -> Option<Instant> {
-        self.options.handshake_ivl.map(|ivl| Instant::now() + ivl)
+    fn connection_options(&self) -> ConnectionOptions {
+        let o = &self.options;
+        ConnectionOptions {
+            maxmsgsize: o.maxmsgsize,
+            handshake_ivl: o.handshake_ivl,
+            heartbeat: Heartbeat {
+                ivl: o.heartbeat_ivl,
+                timeout: o.heartbeat_timeout,
+                ttl: o.heartbeat_ttl,
+            },
+        }
+    }
+
+    /// The pause after `current`: doubled up to `reconnect_ivl_max`, when that is set.
+    fn next_backoff(&self, current: Duration) -> Duration {
+        let (ivl, max) = (self.options.reconnect_ivl, self.options.reconnect_ivl_max);
+        if max > ivl {
+            (current * 2).clamp(ivl, max)
+        } else {
+            ivl
+        }
     }
 
     /// What this socket tells an inproc peer about itself.
@@ -134,12 +153,14 @@ impl SocketCore {
 
     pub(crate) fn connect(&mut self, text: &str, endpoint: Endpoint) {
         let routing_id = self.options.connect_routing_id.take();
-        let pipe = Pipe::new(StreamPipe::connecting(endpoint), text, routing_id);
+        let connecting = StreamPipe::connecting(endpoint, self.options.reconnect_ivl);
+        let pipe = Pipe::new(connecting, text, routing_id);
         let key = self.pipes.slab.insert(pipe);
         self.pipes.slab[key].attached = true;
         self.pattern.attach(&mut self.pipes, key);
         self.last_endpoint = text.to_string();
         self.dial(key);
+        self.sweep();
         self.arm_timer();
     }
 
@@ -316,11 +337,13 @@ impl SocketCore {
             let PipeKind::Stream(s) = &mut pipe.kind else {
                 continue;
             };
-            match &s.conn {
-                Some(conn) if conn.handshake_deadline.is_some_and(|d| d <= now) => {
-                    pipe.dead = Some(Closed::ProtocolError(
-                        "the handshake did not finish within handshake_ivl".into(),
-                    ));
+            match s.conn.as_mut() {
+                Some(conn) if conn.deadline().is_some_and(|d| d <= now) => {
+                    if let Err(closed) = conn.on_timer(now, &mut s.out) {
+                        pipe.dead = Some(closed);
+                    } else {
+                        flush_stream(pipe);
+                    }
                 }
                 None if s
                     .redial
@@ -351,13 +374,8 @@ impl SocketCore {
                 }
             };
             let endpoint = bound.endpoint.clone();
-            let mut conn = Connection::new(
-                stream,
-                false,
-                self.handshake(),
-                self.options.maxmsgsize,
-                self.handshake_deadline(),
-            );
+            let mut conn =
+                Connection::new(stream, false, self.handshake(), self.connection_options());
             let entry = self.pipes.slab.vacant_entry();
             let key = entry.key();
             if let Err(e) = conn
@@ -377,12 +395,11 @@ impl SocketCore {
         }
     }
 
-    /// Starts a connection for a connecting pipe, or schedules the next try.
+    /// Starts a connection for a connecting pipe; a failure is handled by `sweep`, which
+    /// schedules the next try.
     fn dial(&mut self, key: usize) {
         let handshake = self.handshake();
-        let deadline = self.handshake_deadline();
-        let maxmsgsize = self.options.maxmsgsize;
-        let reconnect_ivl = self.options.reconnect_ivl;
+        let options = self.connection_options();
         let registry_token = token(self.id, key as u32);
         let pipe = &mut self.pipes.slab[key];
         let PipeKind::Stream(s) = &mut pipe.kind else {
@@ -400,17 +417,15 @@ impl SocketCore {
         let (mut stream, connecting) = match started {
             Ok(started) => started,
             Err(e) => {
-                tracing::debug!(endpoint = %pipe.endpoint, "connect failed, retrying: {e}");
-                redial.at = Some(Instant::now() + reconnect_ivl);
+                pipe.dead = Some(Closed::connect_failed(&e));
                 return;
             }
         };
         if let Err(e) = stream.register(&self.io.registry, registry_token) {
-            tracing::warn!(endpoint = %pipe.endpoint, "cannot watch a connection: {e}");
-            redial.at = Some(Instant::now() + reconnect_ivl);
+            pipe.dead = Closed::disconnected(format!("cannot watch the connection: {e}"));
             return;
         }
-        let mut conn = Connection::new(stream, connecting, handshake, maxmsgsize, deadline);
+        let mut conn = Connection::new(stream, connecting, handshake, options);
         conn.handshake_output(&mut s.out);
         let raw = conn.is_active();
         s.conn = Some(conn);
@@ -443,7 +458,7 @@ impl SocketCore {
                     }
                 }
                 Err(e) => {
-                    pipe.dead = Closed::disconnected(format!("connect failed: {e}"));
+                    pipe.dead = Some(Closed::connect_failed(&e));
                     return;
                 }
             }
@@ -478,6 +493,9 @@ impl SocketCore {
         while let Some(msg) = s.pending.pop_front() {
             s.out.push_message(&msg);
         }
+        if let Some(redial) = s.redial.as_mut() {
+            redial.backoff = self.options.reconnect_ivl;
+        }
         if let Some(peer) = s.conn.as_ref().and_then(Connection::peer) {
             tracing::debug!(endpoint = %pipe.endpoint, peer_type = peer.socket_type.name(), "handshake succeeded");
         }
@@ -498,31 +516,42 @@ impl SocketCore {
             .map(|(k, _)| k)
             .collect();
         for key in dead {
-            let reconnect_ivl = self.options.reconnect_ivl;
+            let stop = self.options.reconnect_stop;
             let pipe = &mut self.pipes.slab[key];
             let peer = match &pipe.kind {
                 PipeKind::Stream(s) => s.conn.as_ref().map(|c| c.peer_address.clone()),
                 PipeKind::Inproc(_) => None,
             }
             .unwrap_or_default();
-            match pipe.dead.take() {
-                Some(Closed::ProtocolError(reason)) => {
+            let closed = pipe.dead.take();
+            match &closed {
+                Some(Closed::ProtocolError(reason) | Closed::HandshakeFailed(reason)) => {
                     tracing::warn!(endpoint = %pipe.endpoint, %peer, "connection closed: {reason}")
                 }
-                Some(Closed::Disconnected(reason)) => {
+                Some(reason) => {
                     tracing::debug!(endpoint = %pipe.endpoint, %peer, "disconnected: {reason}")
                 }
                 None => {}
             }
+            let give_up = match closed {
+                Some(Closed::Refused(_)) => stop.conn_refused,
+                Some(Closed::HandshakeFailed(_)) => stop.handshake_failed,
+                _ => false,
+            };
             match &mut pipe.kind {
-                PipeKind::Stream(s) if s.redial.is_some() => {
+                PipeKind::Stream(s) if s.redial.is_some() && !give_up => {
                     if let Some(mut conn) = s.conn.take() {
                         conn.stream.deregister(&self.io.registry);
                     }
                     s.out.clear();
                     s.read_blocked = false;
-                    if let Some(redial) = s.redial.as_mut() {
-                        redial.at = Some(Instant::now() + reconnect_ivl);
+                    let backoff = s.redial.as_ref().map_or(Duration::ZERO, |r| r.backoff);
+                    let next = self.next_backoff(backoff);
+                    if let PipeKind::Stream(s) = &mut self.pipes.slab[key].kind {
+                        if let Some(redial) = s.redial.as_mut() {
+                            redial.at = Some(Instant::now() + backoff);
+                            redial.backoff = next;
+                        }
                     }
                     self.notify = true;
                 }
@@ -532,6 +561,7 @@ impl SocketCore {
                     if let Some(mut conn) = s.conn.take() {
                         conn.stream.deregister(&self.io.registry);
                     }
+                    s.redial = None;
                     s.out.clear();
                     s.pending.clear();
                     self.notify = true;
@@ -544,7 +574,7 @@ impl SocketCore {
     fn next_deadline(&self) -> Option<Instant> {
         let pipes = self.pipes.slab.iter().filter_map(|(_, p)| match &p.kind {
             PipeKind::Stream(s) => match &s.conn {
-                Some(conn) => conn.handshake_deadline,
+                Some(conn) => conn.deadline(),
                 None => s.redial.as_ref().and_then(|r| r.at),
             },
             PipeKind::Inproc(_) => None,

@@ -38,6 +38,7 @@ pub use endpoint::{Endpoint, IpcAddr, TcpHost};
 pub use error::{Error, ErrorKind, Result};
 pub use ferromq_zmtp::SocketType;
 pub use message::{IntoFrame, Message};
+pub use options::ReconnectStop;
 pub use socket::Socket;
 
 /// The README's examples, compiled and run by `cargo test`.

@@ -4,6 +4,16 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+/// When a connecting socket stops trying (libzmq's `ZMQ_RECONNECT_STOP`); by default it never
+/// does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReconnectStop {
+    /// Stop when the connection is refused: nothing listens there.
+    pub conn_refused: bool,
+    /// Stop when the handshake fails: the peer is not a ZeroMQ peer this socket can talk to.
+    pub handshake_failed: bool,
+}
+
 /// The options of one socket. Set through the typed methods of [`crate::Socket`].
 #[derive(Debug, Clone)]
 pub(crate) struct Options {
@@ -21,6 +31,15 @@ pub(crate) struct Options {
     pub routing_id: Bytes,
     /// Pause before reconnecting.
     pub reconnect_ivl: Duration,
+    /// Longest pause before reconnecting, when the pause doubles after each failure; zero
+    /// (the default) keeps it at `reconnect_ivl`.
+    pub reconnect_ivl_max: Duration,
+    /// When to give up reconnecting.
+    pub reconnect_stop: ReconnectStop,
+    /// ZMTP heartbeats.
+    pub heartbeat_ivl: Option<Duration>,
+    pub heartbeat_timeout: Option<Duration>,
+    pub heartbeat_ttl: Option<Duration>,
     /// Largest accepted inbound frame; `None` means no limit.
     pub maxmsgsize: Option<u64>,
     /// How long a peer may take to finish the handshake; `None` means no limit.
@@ -49,6 +68,11 @@ impl Default for Options {
             sndtimeo: None,
             routing_id: Bytes::new(),
             reconnect_ivl: Duration::from_millis(100),
+            reconnect_ivl_max: Duration::ZERO,
+            reconnect_stop: ReconnectStop::default(),
+            heartbeat_ivl: None,
+            heartbeat_timeout: None,
+            heartbeat_ttl: None,
             maxmsgsize: None,
             handshake_ivl: Some(Duration::from_secs(30)),
             connect_routing_id: None,

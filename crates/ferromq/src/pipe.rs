@@ -2,7 +2,7 @@
 //! fair-queue and distribute over.
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ferromq_zmtp::Command;
@@ -66,8 +66,13 @@ impl StreamPipe {
     }
 
     /// A pipe made by `connect`: it dials, and redials whenever its connection fails.
-    pub(crate) fn connecting(endpoint: Endpoint) -> PipeKind {
-        StreamPipe::kind(None, Some(Redial { endpoint, at: None }), None)
+    pub(crate) fn connecting(endpoint: Endpoint, reconnect_ivl: Duration) -> PipeKind {
+        let redial = Redial {
+            endpoint,
+            at: None,
+            backoff: reconnect_ivl,
+        };
+        StreamPipe::kind(None, Some(redial), None)
     }
 
     /// A pipe for a connection accepted by listener `listener`.
@@ -80,6 +85,8 @@ impl StreamPipe {
 pub(crate) struct Redial {
     pub endpoint: Endpoint,
     pub at: Option<Instant>,
+    /// The pause before the next attempt; doubles up to `reconnect_ivl_max`.
+    pub backoff: Duration,
 }
 
 #[derive(Debug)]

@@ -16,6 +16,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::inproc::InprocEnd;
 use crate::io_thread::IoShared;
 use crate::message::Message;
+use crate::options::ReconnectStop;
 use crate::pattern::Sent;
 use crate::signal::Signal;
 
@@ -431,6 +432,46 @@ impl Socket {
     /// The pause between reconnection attempts. Default 100 ms.
     pub fn set_reconnect_ivl(&self, ivl: Duration) -> Result<()> {
         self.set_option(|o| o.reconnect_ivl = ivl);
+        Ok(())
+    }
+
+    /// The longest pause between reconnection attempts: the pause starts at `reconnect_ivl`
+    /// and doubles after each failure up to this. Zero (the default) keeps it constant.
+    pub fn set_reconnect_ivl_max(&self, max: Duration) -> Result<()> {
+        self.set_option(|o| o.reconnect_ivl_max = max);
+        Ok(())
+    }
+
+    /// When to stop reconnecting: on a refused connection, on a failed handshake, or never
+    /// (the default). A connection given up on is removed, as `disconnect` would.
+    pub fn set_reconnect_stop(&self, stop: ReconnectStop) -> Result<()> {
+        self.set_option(|o| o.reconnect_stop = stop);
+        Ok(())
+    }
+
+    /// Send a ZMTP PING to each ZMTP 3.1 peer this often; `None` (the default) sends none.
+    pub fn set_heartbeat_ivl(&self, ivl: Option<Duration>) -> Result<()> {
+        self.set_option(|o| o.heartbeat_ivl = ivl.filter(|d| !d.is_zero()));
+        Ok(())
+    }
+
+    /// Close a connection when nothing arrives this long after a PING. `None` (the default)
+    /// uses `heartbeat_ivl`.
+    pub fn set_heartbeat_timeout(&self, timeout: Option<Duration>) -> Result<()> {
+        self.set_option(|o| o.heartbeat_timeout = timeout.filter(|d| !d.is_zero()));
+        Ok(())
+    }
+
+    /// Ask peers to close the connection when they hear nothing from this socket for this
+    /// long (sent in PINGs, in tenths of a second, at most 6553.5 s).
+    pub fn set_heartbeat_ttl(&self, ttl: Option<Duration>) -> Result<()> {
+        if ttl.is_some_and(|t| t.as_millis() > 6_553_599) {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "heartbeat_ttl is at most 6553599 ms",
+            ));
+        }
+        self.set_option(|o| o.heartbeat_ttl = ttl.filter(|d| !d.is_zero()));
         Ok(())
     }
 
