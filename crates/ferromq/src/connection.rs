@@ -9,7 +9,9 @@ use std::io::{self, IoSlice};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
-use ferromq_zmtp::{frame_header, Command, Frame, FrameDecoder, Handshake, PeerInfo};
+use ferromq_zmtp::{
+    frame_header, Command, Frame, FrameDecoder, Handshake, PeerInfo, ProtocolError,
+};
 
 use crate::message::Message;
 use crate::transport::Stream;
@@ -219,8 +221,9 @@ pub(crate) enum Closed {
     Disconnected(String),
     /// Nothing listens at the address (ECONNREFUSED).
     Refused(String),
-    /// The handshake failed or did not finish in time: worth a warning.
-    HandshakeFailed(String),
+    /// The handshake failed (with libzmq's protocol error code) or did not finish in time
+    /// (no code): worth a warning.
+    HandshakeFailed(String, Option<u32>),
     /// The peer broke the protocol after the handshake: worth a warning.
     ProtocolError(String),
 }
@@ -246,7 +249,7 @@ impl std::fmt::Display for Closed {
         match self {
             Closed::Disconnected(reason)
             | Closed::Refused(reason)
-            | Closed::HandshakeFailed(reason)
+            | Closed::HandshakeFailed(reason, _)
             | Closed::ProtocolError(reason) => f.write_str(reason),
         }
     }
@@ -359,6 +362,7 @@ impl Connection {
         if self.handshake_deadline.is_some_and(|d| d <= now) {
             return Err(Closed::HandshakeFailed(
                 "the handshake did not finish within handshake_ivl".into(),
+                None,
             ));
         }
         if self.answer_by.is_some_and(|d| d <= now) {
@@ -493,7 +497,11 @@ impl Connection {
                 }
                 Err(e) => {
                     let _ = out.write_to(&mut self.stream);
-                    return Err(Closed::HandshakeFailed(format!("handshake failed: {e}")));
+                    let code = protocol_error_code(&e);
+                    return Err(Closed::HandshakeFailed(
+                        format!("handshake failed: {e}"),
+                        Some(code),
+                    ));
                 }
             }
         }
@@ -561,6 +569,22 @@ impl Connection {
             }
         }
         Ok(())
+    }
+}
+
+/// libzmq's `ZMQ_PROTOCOL_ERROR_*` code for a failed handshake, as monitors report it.
+fn protocol_error_code(e: &ProtocolError) -> u32 {
+    use crate::monitor::protocol_error::*;
+    match e {
+        ProtocolError::MechanismMismatch { .. } => ZMTP_MECHANISM_MISMATCH,
+        ProtocolError::UnexpectedCommand(_) => ZMTP_UNEXPECTED_COMMAND,
+        ProtocolError::BadCommand(_)
+        | ProtocolError::BadFrame(_)
+        | ProtocolError::FrameTooLarge { .. } => ZMTP_MALFORMED_COMMAND_UNSPECIFIED,
+        ProtocolError::BadMetadata(_)
+        | ProtocolError::MissingSocketType
+        | ProtocolError::IncompatibleSocketType { .. } => ZMTP_INVALID_METADATA,
+        _ => ZMTP_UNSPECIFIED,
     }
 }
 

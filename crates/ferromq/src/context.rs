@@ -109,7 +109,18 @@ impl Context {
 
     /// A new socket of the given type.
     pub fn socket(&self, socket_type: SocketType) -> Result<Socket> {
-        let shared = &self.shared;
+        self.shared.socket(socket_type)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl ContextShared {
+    /// A new socket, on the next I/O thread in turn.
+    pub(crate) fn socket(self: &Arc<Self>, socket_type: SocketType) -> Result<Socket> {
+        let shared = self;
         if shared.is_terminated() {
             return Err(Error::terminated());
         }
@@ -120,13 +131,7 @@ impl Context {
         sockets.push(socket.shared());
         Ok(socket)
     }
-}
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-impl ContextShared {
     pub(crate) fn is_terminated(&self) -> bool {
         self.terminated.load(Ordering::Acquire)
     }
@@ -185,26 +190,34 @@ impl ContextShared {
     /// Connects to an inproc name, bound or not yet; returns the connector's end of the pipe.
     pub(crate) fn connect_inproc(&self, name: &str, me: InprocPeer, endpoint: &str) -> InprocEnd {
         let (mine, theirs) = InprocEnd::new_pair(me);
-        let mut names = self.names();
-        let binder = match names.get(name) {
-            Some(InprocName::Bound(weak)) => weak.upgrade(),
-            _ => None,
-        };
-        match binder {
-            Some(binder) => {
+        loop {
+            let binder = match self.names().get(name) {
+                Some(InprocName::Bound(weak)) => weak.upgrade(),
+                _ => None,
+            };
+            if let Some(binder) = binder {
                 // The binder's side is filled in now, so the connector knows its peer at once.
+                // No registry lock is held here: the binder's lock comes first elsewhere.
                 theirs.attach(binder.inproc_peer());
                 binder.deliver_inproc(theirs, endpoint.to_string());
+                return mine;
             }
-            None => match names
+            let mut names = self.names();
+            match names
                 .entry(name.to_string())
                 .or_insert_with(|| InprocName::Pending(Vec::new()))
             {
-                InprocName::Pending(list) => list.push((theirs, endpoint.to_string())),
-                slot => *slot = InprocName::Pending(vec![(theirs, endpoint.to_string())]),
-            },
+                InprocName::Pending(list) => {
+                    list.push((theirs, endpoint.to_string()));
+                    return mine;
+                }
+                InprocName::Bound(weak) if weak.strong_count() > 0 => continue,
+                slot => {
+                    *slot = InprocName::Pending(vec![(theirs, endpoint.to_string())]);
+                    return mine;
+                }
+            }
         }
-        mine
     }
 
     pub(crate) fn unbind_inproc(&self, name: &str, socket: &Arc<SocketShared>) -> Result<()> {

@@ -16,6 +16,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::inproc::{InprocEnd, InprocPeer};
 use crate::io_thread::{token, IoShared};
 use crate::message::Message;
+use crate::monitor::{Event, Monitors};
 use crate::options::Options;
 use crate::pattern::{Pattern, Sent};
 use crate::pipe::{flush_stream, Pipe, PipeKind, Pipes, StreamPipe};
@@ -48,6 +49,7 @@ pub(crate) struct SocketCore {
     linger_deadline: Option<Instant>,
     /// The user should look again: something arrived, left or made room.
     pub notify: bool,
+    pub monitors: Monitors,
 }
 
 impl SocketCore {
@@ -74,6 +76,19 @@ impl SocketCore {
             timer_armed: None,
             linger_deadline: None,
             notify: false,
+            monitors: Monitors::default(),
+        }
+    }
+
+    /// Reports an event to the socket's monitors, if it has any.
+    fn emit(&mut self, event: impl FnOnce() -> Event, endpoint: &str, peer_address: &str) {
+        if !self.monitors.is_empty() {
+            let remote = if peer_address.is_empty() {
+                String::new()
+            } else {
+                format!("tcp://{peer_address}")
+            };
+            self.monitors.emit(event(), endpoint, &remote);
         }
     }
 
@@ -132,10 +147,23 @@ impl SocketCore {
     // ---- endpoints -------------------------------------------------------------------
 
     pub(crate) fn bind(&mut self, text: &str, endpoint: &Endpoint) -> Result<()> {
-        let (mut listener, bound) = match endpoint {
-            Endpoint::Tcp { host, port } => tcp::bind(text, host, *port)?,
-            Endpoint::Ipc(addr) => ipc::bind(text, addr)?,
+        let bound = match endpoint {
+            Endpoint::Tcp { host, port } => tcp::bind(text, host, *port),
+            Endpoint::Ipc(addr) => ipc::bind(text, addr),
             Endpoint::Inproc(_) => unreachable!("inproc is bound by the context"),
+        };
+        let (mut listener, bound) = match bound {
+            Ok(bound) => bound,
+            Err(e) => {
+                self.emit(
+                    || Event::BindFailed {
+                        reason: e.to_string(),
+                    },
+                    text,
+                    "",
+                );
+                return Err(e);
+            }
         };
         let entry = self.listeners.vacant_entry();
         let key = entry.key() as u32;
@@ -147,6 +175,7 @@ impl SocketCore {
             endpoint: bound.clone(),
         });
         tracing::debug!(endpoint = %bound, "listening");
+        self.emit(|| Event::Listening, &bound, "");
         self.last_endpoint = bound;
         Ok(())
     }
@@ -215,6 +244,7 @@ impl SocketCore {
             })?;
         let mut bound = self.listeners.remove(key);
         bound.listener.deregister(&self.io.registry);
+        self.emit(|| Event::Closed, &bound.endpoint, "");
         self.close_pipes(|p| matches!(&p.kind, PipeKind::Stream(s) if s.listener == Some(key)));
         Ok(())
     }
@@ -370,6 +400,14 @@ impl SocketCore {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     tracing::warn!(endpoint = %bound.endpoint, "accept failed: {e}");
+                    let endpoint = bound.endpoint.clone();
+                    self.emit(
+                        || Event::AcceptFailed {
+                            reason: e.to_string(),
+                        },
+                        &endpoint,
+                        "",
+                    );
                     return;
                 }
             };
@@ -386,8 +424,10 @@ impl SocketCore {
                 continue;
             }
             tracing::debug!(%endpoint, peer = %conn.peer_address, "accepted");
+            let peer = conn.peer_address.clone();
             let raw = conn.is_active();
             entry.insert(Pipe::new(StreamPipe::accepted(conn, lkey), &endpoint, None));
+            self.emit(|| Event::Accepted, &endpoint, &peer);
             flush_stream(&mut self.pipes.slab[key]);
             if raw {
                 self.handshake_done(key);
@@ -428,8 +468,14 @@ impl SocketCore {
         let mut conn = Connection::new(stream, connecting, handshake, options);
         conn.handshake_output(&mut s.out);
         let raw = conn.is_active();
+        let (endpoint, peer) = (pipe.endpoint.clone(), conn.peer_address.clone());
         s.conn = Some(conn);
         flush_stream(pipe);
+        if connecting {
+            self.emit(|| Event::ConnectDelayed, &endpoint, "");
+        } else {
+            self.emit(|| Event::Connected, &endpoint, &peer);
+        }
         if raw {
             self.handshake_done(key);
         }
@@ -452,10 +498,14 @@ impl SocketCore {
                 Ok(true) => {
                     tracing::debug!(endpoint = %pipe.endpoint, "connected");
                     conn.handshake_output(&mut s.out);
-                    if conn.is_active() {
+                    let active = conn.is_active();
+                    let (endpoint, peer) = (pipe.endpoint.clone(), conn.peer_address.clone());
+                    self.emit(|| Event::Connected, &endpoint, &peer);
+                    if active {
                         self.handshake_done(key);
                         return;
                     }
+                    return self.pipe_event(key, ready);
                 }
                 Err(e) => {
                     pipe.dead = Some(Closed::connect_failed(&e));
@@ -496,10 +546,15 @@ impl SocketCore {
         if let Some(redial) = s.redial.as_mut() {
             redial.backoff = self.options.reconnect_ivl;
         }
-        if let Some(peer) = s.conn.as_ref().and_then(Connection::peer) {
-            tracing::debug!(endpoint = %pipe.endpoint, peer_type = peer.socket_type.name(), "handshake succeeded");
+        let attached = pipe.attached;
+        if let Some(conn) = s.conn.as_ref() {
+            if let Some(peer) = conn.peer() {
+                tracing::debug!(endpoint = %pipe.endpoint, peer_type = peer.socket_type.name(), "handshake succeeded");
+                let (endpoint, address) = (pipe.endpoint.clone(), conn.peer_address.clone());
+                self.emit(|| Event::HandshakeSucceeded, &endpoint, &address);
+            }
         }
-        if pipe.attached {
+        if attached {
             self.connected(key);
         } else {
             self.attach(key);
@@ -524,8 +579,10 @@ impl SocketCore {
             }
             .unwrap_or_default();
             let closed = pipe.dead.take();
+            let was_connected = matches!(&pipe.kind, PipeKind::Stream(s) if s.conn.as_ref().is_some_and(|c| !c.is_connecting()));
+            let endpoint = pipe.endpoint.clone();
             match &closed {
-                Some(Closed::ProtocolError(reason) | Closed::HandshakeFailed(reason)) => {
+                Some(Closed::ProtocolError(reason) | Closed::HandshakeFailed(reason, _)) => {
                     tracing::warn!(endpoint = %pipe.endpoint, %peer, "connection closed: {reason}")
                 }
                 Some(reason) => {
@@ -533,11 +590,27 @@ impl SocketCore {
                 }
                 None => {}
             }
-            let give_up = match closed {
+            let give_up = match &closed {
                 Some(Closed::Refused(_)) => stop.conn_refused,
-                Some(Closed::HandshakeFailed(_)) => stop.handshake_failed,
+                Some(Closed::HandshakeFailed(..)) => stop.handshake_failed,
                 _ => false,
             };
+            if let Some(Closed::HandshakeFailed(reason, code)) = &closed {
+                let reason = reason.clone();
+                let event = match code {
+                    Some(code) => Event::HandshakeFailedProtocol {
+                        reason,
+                        code: *code,
+                    },
+                    None => Event::HandshakeFailedNoDetail { reason },
+                };
+                self.emit(|| event, &endpoint, &peer);
+            }
+            if was_connected {
+                let reason = closed.as_ref().map(ToString::to_string).unwrap_or_default();
+                self.emit(|| Event::Disconnected { reason }, &endpoint, &peer);
+            }
+            let pipe = &mut self.pipes.slab[key];
             match &mut pipe.kind {
                 PipeKind::Stream(s) if s.redial.is_some() && !give_up => {
                     if let Some(mut conn) = s.conn.take() {
@@ -553,6 +626,11 @@ impl SocketCore {
                             redial.backoff = next;
                         }
                     }
+                    self.emit(
+                        || Event::ConnectRetried { interval: backoff },
+                        &endpoint,
+                        "",
+                    );
                     self.notify = true;
                 }
                 PipeKind::Stream(s) if !s.inq.is_empty() => {
@@ -605,6 +683,7 @@ impl SocketCore {
     pub(crate) fn close(&mut self) -> bool {
         for (_, mut bound) in std::mem::take(&mut self.listeners) {
             bound.listener.deregister(&self.io.registry);
+            self.emit(|| Event::Closed, &bound.endpoint, "");
         }
         self.close_pipes(|p| matches!(p.kind, PipeKind::Inproc(_)));
         if self.options.linger.is_some_and(|l| l.is_zero()) || !self.has_pending_output() {
@@ -626,5 +705,6 @@ impl SocketCore {
         for key in keys {
             self.remove_pipe(key);
         }
+        self.monitors.stop(&self.last_endpoint);
     }
 }

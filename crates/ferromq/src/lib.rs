@@ -25,6 +25,7 @@ mod error;
 mod inproc;
 mod io_thread;
 mod message;
+mod monitor;
 mod options;
 mod pattern;
 mod pipe;
@@ -38,6 +39,7 @@ pub use endpoint::{Endpoint, IpcAddr, TcpHost};
 pub use error::{Error, ErrorKind, Result};
 pub use ferromq_zmtp::SocketType;
 pub use message::{IntoFrame, Message};
+pub use monitor::{Event, Monitor, MonitorEvent};
 pub use options::ReconnectStop;
 pub use socket::Socket;
 

@@ -367,6 +367,49 @@ impl Socket {
         }
     }
 
+    /// Watches this socket's connections: every event from now on, in order, as typed
+    /// values. Attach it before `bind` and `connect` to see `Listening` and `ConnectDelayed`.
+    ///
+    /// ```
+    /// use ferromq::{Context, Event, SocketType};
+    /// let ctx = Context::new();
+    /// let pull = ctx.socket(SocketType::Pull)?;
+    /// let monitor = pull.monitor()?;
+    /// pull.bind("tcp://127.0.0.1:*")?;
+    /// let first = monitor.recv()?;
+    /// assert_eq!(first.event, Event::Listening);
+    /// assert_eq!(first.endpoint, pull.last_endpoint());
+    /// # Ok::<(), ferromq::Error>(())
+    /// ```
+    pub fn monitor(&self) -> Result<crate::Monitor> {
+        self.alive()?;
+        Ok(self.shared.core().monitors.add_queue())
+    }
+
+    /// Sends this socket's events in `events` (a mask of libzmq's `ZMQ_EVENT_*` numbers;
+    /// `u64::MAX` for all) to a PAIR socket bound at `endpoint` (inproc), in libzmq's message
+    /// format `version` 1 or 2, as `zmq_socket_monitor_versioned` does, so that code written
+    /// for libzmq's monitor messages reads them.
+    pub fn monitor_versioned(&self, endpoint: &str, events: u64, version: u8) -> Result<()> {
+        self.alive()?;
+        if !matches!(endpoint.parse::<Endpoint>()?, Endpoint::Inproc(_)) {
+            return Err(Error::new(
+                ErrorKind::InvalidEndpoint,
+                format!("invalid endpoint {endpoint:?}: a monitor endpoint must be inproc://"),
+            ));
+        }
+        if version != 1 && version != 2 {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "monitor event versions are 1 and 2",
+            ));
+        }
+        let pair = self.ctx.socket(SocketType::Pair)?;
+        pair.bind(endpoint)?;
+        self.shared.core().monitors.add_pair(pair, events, version);
+        Ok(())
+    }
+
     /// Subscribes a SUB socket to messages whose first frame starts with `prefix` (empty: all).
     pub fn subscribe(&self, prefix: impl AsRef<[u8]>) -> Result<()> {
         self.alive()?;
