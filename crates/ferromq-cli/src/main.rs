@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod format;
+mod monitor;
 mod perf;
 mod recv;
 mod send;
@@ -29,6 +30,8 @@ enum Command {
     Recv(recv::Args),
     /// Send the given messages, or each line of standard input.
     Send(send::Args),
+    /// Open a socket and print its events (listening, accepted, handshake_succeeded, ...).
+    Monitor(monitor::Args),
     /// Throughput and latency tools with the interface of libzmq's perf programs.
     #[command(subcommand)]
     Perf(perf::Command),
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Recv(args) => recv::run(args),
         Command::Send(args) => send::run(args),
+        Command::Monitor(args) => monitor::run(args),
         Command::Perf(cmd) => perf::run(cmd),
     }
 }

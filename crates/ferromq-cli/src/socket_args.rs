@@ -9,7 +9,8 @@ use crate::usage_error;
 
 #[derive(Args, Debug)]
 pub(crate) struct SocketArgs {
-    /// Socket type: PAIR, PUB, SUB, XPUB, XSUB, PUSH, PULL, REQ, REP, DEALER, ROUTER (any case).
+    /// Socket type: PAIR, PUB, SUB, XPUB, XSUB, PUSH, PULL, REQ, REP, DEALER, ROUTER, STREAM
+    /// (any case).
     #[arg(long = "type", value_name = "TYPE", value_parser = parse_type)]
     pub socket_type: SocketType,
     /// Endpoint to bind to (repeatable), e.g. tcp://*:5555, ipc:///tmp/feed.
@@ -28,14 +29,24 @@ fn parse_type(name: &str) -> Result<SocketType, String> {
 impl SocketArgs {
     /// Opens the socket, binds and connects; a bad endpoint is a usage error.
     pub(crate) fn open(&self, ctx: &Context) -> Result<Socket, ExitCode> {
+        let socket = self.create(ctx)?;
+        self.attach(&socket)?;
+        Ok(socket)
+    }
+
+    /// Creates the socket without binding or connecting it yet.
+    pub(crate) fn create(&self, ctx: &Context) -> Result<Socket, ExitCode> {
         if self.bind.is_empty() && self.connect.is_empty() {
             return Err(usage_error(
                 "give at least one --bind or --connect endpoint",
             ));
         }
-        let socket = ctx
-            .socket(self.socket_type)
-            .map_err(|e| usage_error(format!("--type: {e}")))?;
+        ctx.socket(self.socket_type)
+            .map_err(|e| usage_error(format!("--type: {e}")))
+    }
+
+    /// Binds and connects the socket to the endpoints given.
+    pub(crate) fn attach(&self, socket: &Socket) -> Result<(), ExitCode> {
         for ep in &self.bind {
             socket
                 .bind(ep)
@@ -46,6 +57,6 @@ impl SocketArgs {
                 .connect(ep)
                 .map_err(|e| usage_error(format!("--connect: {e}")))?;
         }
-        Ok(socket)
+        Ok(())
     }
 }

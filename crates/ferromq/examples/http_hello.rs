@@ -5,7 +5,9 @@
 use ferromq::{Bytes, Context, SocketType};
 
 fn main() -> ferromq::Result<()> {
-    let endpoint = std::env::args().nth(1).unwrap_or_else(|| "tcp://127.0.0.1:8080".into());
+    let endpoint = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "tcp://127.0.0.1:8080".into());
     let ctx = Context::new();
     let server = ctx.socket(SocketType::Stream)?;
     server.bind(&endpoint)?;

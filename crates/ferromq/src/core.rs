@@ -518,13 +518,16 @@ impl SocketCore {
             progress = conn.read(&mut s.inq, rcvhwm, &mut s.out);
             s.read_blocked = rcvhwm != 0 && s.inq.len() >= rcvhwm;
         }
+        // A peer may finish its handshake, send and leave in one read: the handshake is
+        // taken in first, so that what it sent is delivered.
+        if progress.handshake_done {
+            self.handshake_done(key);
+        }
+        let pipe = &mut self.pipes.slab[key];
         if let Some(reason) = progress.closed {
             flush_stream(pipe);
             pipe.dead = Some(reason);
             return;
-        }
-        if progress.handshake_done {
-            self.handshake_done(key);
         }
         flush_stream(&mut self.pipes.slab[key]);
         if progress.received

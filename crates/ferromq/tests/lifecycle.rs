@@ -114,3 +114,37 @@ fn a_socket_keeps_its_context_alive() {
     socket.set_rcvtimeo(Some(Duration::from_secs(5))).unwrap();
     assert_eq!(socket.recv().unwrap().frames()[0], "still here");
 }
+
+/// A peer that sends its greeting, READY and a message in one write and leaves at once is
+/// still heard: the handshake is taken in before the close.
+#[test]
+fn a_peer_that_says_everything_and_leaves_at_once_is_heard() {
+    use bytes::BytesMut;
+    use ferromq_zmtp::{encode_frame, Command, Greeting, Mechanism, Metadata, Version};
+    use std::io::Write;
+
+    let ctx = Context::new();
+    let pull = ctx.socket(SocketType::Pull).unwrap();
+    pull.set_rcvtimeo(Some(Duration::from_secs(5))).unwrap();
+    pull.bind("tcp://127.0.0.1:*").unwrap();
+    let greeting = Greeting {
+        version: Version { major: 3, minor: 1 },
+        mechanism: Mechanism::Null,
+        as_server: false,
+    };
+    let mut bytes = BytesMut::from(&greeting.encode()[..]);
+    let ready = Metadata(vec![(
+        "Socket-Type".into(),
+        bytes::Bytes::from_static(b"PUSH"),
+    )]);
+    Command::Ready(ready).encode(&mut bytes);
+    encode_frame(&mut bytes, false, b"said and gone");
+    let address = pull
+        .last_endpoint()
+        .trim_start_matches("tcp://")
+        .to_string();
+    let mut raw = std::net::TcpStream::connect(address).unwrap();
+    raw.write_all(&bytes).unwrap();
+    drop(raw);
+    assert_eq!(pull.recv().unwrap().frames()[0], "said and gone");
+}
