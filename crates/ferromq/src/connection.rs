@@ -6,6 +6,7 @@
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -13,7 +14,7 @@ use ferromq_zmtp::{
     frame_header, Command, Frame, FrameDecoder, Handshake, PeerInfo, ProtocolError,
 };
 
-use crate::message::Message;
+use crate::message::{Message, PeerMetadata};
 use crate::transport::Stream;
 
 /// Bytes asked of the kernel per read at first.
@@ -287,6 +288,8 @@ pub(crate) struct Connection {
     peer_ttl: Option<Duration>,
     /// When the connection times out under the peer's TTL unless something arrives.
     expires: Option<Instant>,
+    /// What every message from this peer carries about it, once the handshake is done.
+    metadata: Option<Arc<PeerMetadata>>,
 }
 
 impl Connection {
@@ -323,6 +326,7 @@ impl Connection {
             answer_by: None,
             peer_ttl: None,
             expires: None,
+            metadata: None,
         }
     }
 
@@ -491,6 +495,11 @@ impl Connection {
                     if peer.version.minor >= 1 {
                         self.next_ping = self.heartbeat.ivl.map(|ivl| Instant::now() + ivl);
                     }
+                    let ip = self.peer_address.rsplit_once(':').map_or("", |(ip, _)| ip);
+                    self.metadata = Some(Arc::new(PeerMetadata {
+                        properties: peer.properties.0.clone(),
+                        peer_address: ip.trim_start_matches('[').trim_end_matches(']').to_string(),
+                    }));
                     self.phase = Phase::Active(Box::new(peer));
                     self.handshake_deadline = None;
                     progress.handshake_done = true;
@@ -522,7 +531,11 @@ impl Connection {
                 Frame::Message { more, body } => {
                     self.partial.push(body);
                     if !more {
-                        inq.push_back(std::mem::take(&mut self.partial));
+                        let mut msg = std::mem::take(&mut self.partial);
+                        if let Some(metadata) = &self.metadata {
+                            msg.set_metadata(Arc::clone(metadata));
+                        }
+                        inq.push_back(msg);
                         progress.received = true;
                     }
                 }

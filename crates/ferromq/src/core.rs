@@ -106,7 +106,7 @@ impl SocketCore {
             Handshake::new(HandshakeConfig {
                 socket_type: self.socket_type,
                 routing_id: self.options.routing_id.clone(),
-                properties: Vec::new(),
+                properties: self.options.metadata.clone(),
             })
         })
     }

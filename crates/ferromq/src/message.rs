@@ -1,13 +1,40 @@
 //! Messages: one or more frames, delivered whole or not at all.
 
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
 use bytes::Bytes;
 use smallvec::SmallVec;
 
+/// What the peer a message came from said about itself in its handshake, and where it is.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct PeerMetadata {
+    pub properties: Vec<(String, Bytes)>,
+    /// The peer's IP address, without the port (libzmq's `Peer-Address`).
+    pub peer_address: String,
+}
+
 /// A multipart message. Each frame is a `Bytes`, so messages are cheap to clone and to pass on
-/// (a PUB sending to many peers shares one buffer).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+/// (a PUB sending to many peers shares one buffer). Two messages are equal when their frames
+/// are; where they came from does not count.
+#[derive(Debug, Clone, Default)]
 pub struct Message {
     frames: SmallVec<[Bytes; 2]>,
+    metadata: Option<Arc<PeerMetadata>>,
+}
+
+impl PartialEq for Message {
+    fn eq(&self, other: &Message) -> bool {
+        self.frames == other.frames
+    }
+}
+
+impl Eq for Message {}
+
+impl Hash for Message {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.frames.hash(state);
+    }
 }
 
 impl Message {
@@ -54,6 +81,30 @@ impl Message {
     /// Takes the frames out.
     pub fn into_frames(self) -> Vec<Bytes> {
         self.frames.into_vec()
+    }
+
+    /// A property of the peer this message came from, as libzmq's `zmq_msg_gets` gives it:
+    /// `Socket-Type`, `Routing-Id` (its `Identity`), `Peer-Address` (its IP address), and any
+    /// other property it sent in its handshake, such as application `X-` properties. Names
+    /// compare without regard to case. `None` for a message made here, or from an inproc peer.
+    pub fn property(&self, name: &str) -> Option<&[u8]> {
+        let meta = self.metadata.as_deref()?;
+        if name.eq_ignore_ascii_case("Peer-Address") {
+            return Some(meta.peer_address.as_bytes());
+        }
+        let name = if name.eq_ignore_ascii_case("Routing-Id") {
+            "Identity"
+        } else {
+            name
+        };
+        meta.properties
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_ref())
+    }
+
+    pub(crate) fn set_metadata(&mut self, metadata: Arc<PeerMetadata>) {
+        self.metadata = Some(metadata);
     }
 
     /// Iterates over the frames.
@@ -128,7 +179,10 @@ impl<const N: usize> IntoFrame for &[u8; N] {
 fn single(frame: Bytes) -> Message {
     let mut frames = SmallVec::new();
     frames.push(frame);
-    Message { frames }
+    Message {
+        frames,
+        metadata: None,
+    }
 }
 
 impl From<Bytes> for Message {
@@ -180,6 +234,7 @@ impl<T: IntoFrame> FromIterator<T> for Message {
     fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Message {
         Message {
             frames: iter.into_iter().map(IntoFrame::into_frame).collect(),
+            metadata: None,
         }
     }
 }

@@ -56,6 +56,8 @@ pub(crate) struct Options {
     pub router_handover: bool,
     /// ROUTER, DEALER, REQ: send an empty message to each new peer.
     pub probe_router: bool,
+    /// Application properties (`X-...`) sent to every peer in the handshake.
+    pub metadata: Vec<(String, Bytes)>,
 }
 
 impl Default for Options {
@@ -81,6 +83,7 @@ impl Default for Options {
             router_mandatory: false,
             router_handover: false,
             probe_router: false,
+            metadata: Vec::new(),
         }
     }
 }

@@ -525,6 +525,31 @@ impl Socket {
         Ok(())
     }
 
+    /// Adds an application property, sent to every peer in the handshake, where messages
+    /// report it (`Message::property`). The name must start with `X-` and hold only letters,
+    /// digits and `-_.+`, as ZMTP and libzmq's `ZMQ_METADATA` require; setting a name again
+    /// replaces its value.
+    pub fn set_metadata(&self, name: &str, value: impl Into<Bytes>) -> Result<()> {
+        let valid = name.len() > 2
+            && name.len() <= 255
+            && name[..2].eq_ignore_ascii_case("X-")
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.+".contains(&b));
+        if !valid {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("metadata name {name:?}: must start with X- and hold only letters, digits and -_.+"),
+            ));
+        }
+        let value = value.into();
+        self.set_option(|o| {
+            o.metadata.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+            o.metadata.push((name.to_string(), value));
+        });
+        Ok(())
+    }
+
     /// REQ: allow a new request before the last one's reply came; the stale reply is dropped.
     /// Default off: a second send is a `State` error.
     pub fn set_req_relaxed(&self, on: bool) -> Result<()> {
