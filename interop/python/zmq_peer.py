@@ -10,6 +10,9 @@ commas.
     socket TYPE           ok                PAIR, PUSH, PULL, PUB, SUB, ...
     set OPTION VALUE      ok                integer options: RCVTIMEO,
                                             SNDTIMEO, LINGER, SNDHWM, ...
+    setb OPTION HEX       ok                bytes options: ROUTING_ID,
+                                            CONNECT_ROUTING_ID, ... ("-" is
+                                            the empty value)
     bind EP               ok LAST_ENDPOINT
     connect EP            ok
     unbind EP             ok
@@ -70,6 +73,10 @@ class Peer:
         if command == "set":
             name, value = arg.split()
             sock.setsockopt(getattr(zmq, name.upper()), int(value))
+            return "ok"
+        if command == "setb":
+            name, _, value = arg.partition(" ")
+            sock.setsockopt(getattr(zmq, name.upper()), decode_frame(value.strip()))
             return "ok"
         if command == "bind":
             sock.bind(arg)

@@ -211,6 +211,12 @@ impl Peer {
         self.ok(&format!("set {option} {value}"));
     }
 
+    /// Sets a bytes socket option (`ROUTING_ID`, `CONNECT_ROUTING_ID`), named as in libzmq
+    /// without `ZMQ_`.
+    pub fn set_bytes(&mut self, option: &str, value: &[u8]) {
+        self.ok(&format!("setb {option} {}", encode_frame(value)));
+    }
+
     /// Binds; returns the endpoint actually bound.
     pub fn bind(&mut self, endpoint: &str) -> String {
         self.ok(&format!("bind {endpoint}"))
