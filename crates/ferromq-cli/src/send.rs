@@ -61,6 +61,7 @@ pub(crate) fn run(args: Args) -> ExitCode {
         }
         if let Err(e) = socket.send(msg) {
             eprintln!("ferromq: {e}");
+            let _ = socket.set_linger(Some(Duration::ZERO));
             return ExitCode::from(1);
         }
         if awaits_reply {
@@ -68,6 +69,8 @@ pub(crate) fn run(args: Args) -> ExitCode {
                 Ok(reply) => println!("{}", render(&reply, args.format)),
                 Err(e) => {
                     eprintln!("ferromq: no reply: {e}");
+                    // The request is abandoned: nothing is left to deliver.
+                    let _ = socket.set_linger(Some(Duration::ZERO));
                     return ExitCode::from(1);
                 }
             }

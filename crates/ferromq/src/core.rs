@@ -21,7 +21,7 @@ use crate::options::Options;
 use crate::pattern::{Pattern, Sent};
 use crate::pipe::{flush_stream, Pipe, PipeKind, Pipes, StreamPipe};
 use crate::signal::Signal;
-use crate::transport::{ipc, tcp, Listener};
+use crate::transport::{ipc, tcp, Listener, StreamSettings};
 
 /// Token bit that marks a listener rather than a pipe.
 const LISTENER: u32 = 1 << 31;
@@ -96,6 +96,12 @@ impl SocketCore {
     pub(crate) fn options_changed(&mut self) {
         self.pipes.sndhwm = self.options.sndhwm;
         self.pipes.rcvhwm = self.options.rcvhwm;
+        self.pipes.conflate = self.options.conflate;
+        for (_, pipe) in self.pipes.slab.iter() {
+            if let PipeKind::Inproc(end) = &pipe.kind {
+                end.set_hwm(self.options.sndhwm, self.options.rcvhwm);
+            }
+        }
         self.pattern.configure(&self.options);
     }
 
@@ -124,6 +130,19 @@ impl SocketCore {
         }
     }
 
+    fn stream_settings(&self) -> StreamSettings {
+        let o = &self.options;
+        StreamSettings {
+            keepalive: o.tcp_keepalive,
+            keepalive_idle: o.tcp_keepalive_idle,
+            keepalive_cnt: o.tcp_keepalive_cnt,
+            keepalive_intvl: o.tcp_keepalive_intvl,
+            sndbuf: o.sndbuf,
+            rcvbuf: o.rcvbuf,
+            tos: o.tos,
+        }
+    }
+
     /// The pause after `current`: doubled up to `reconnect_ivl_max`, when that is set.
     fn next_backoff(&self, current: Duration) -> Duration {
         let (ivl, max) = (self.options.reconnect_ivl, self.options.reconnect_ivl_max);
@@ -148,7 +167,7 @@ impl SocketCore {
 
     pub(crate) fn bind(&mut self, text: &str, endpoint: &Endpoint) -> Result<()> {
         let bound = match endpoint {
-            Endpoint::Tcp { host, port } => tcp::bind(text, host, *port),
+            Endpoint::Tcp { host, port } => tcp::bind(text, host, *port, self.options.ipv6),
             Endpoint::Ipc(addr) => ipc::bind(text, addr),
             Endpoint::Inproc(_) => unreachable!("inproc is bound by the context"),
         };
@@ -183,27 +202,33 @@ impl SocketCore {
     pub(crate) fn connect(&mut self, text: &str, endpoint: Endpoint) {
         let routing_id = self.options.connect_routing_id.take();
         let connecting = StreamPipe::connecting(endpoint, self.options.reconnect_ivl);
-        let pipe = Pipe::new(connecting, text, routing_id);
+        let pipe = Pipe::new(connecting, text, false, routing_id);
         let key = self.pipes.slab.insert(pipe);
-        self.pipes.slab[key].attached = true;
-        self.pattern.attach(&mut self.pipes, key);
+        // With `immediate`, the pattern learns of the pipe only once it is connected.
+        if !self.options.immediate {
+            self.pipes.slab[key].attached = true;
+            self.pattern.attach(&mut self.pipes, key);
+        }
         self.last_endpoint = text.to_string();
         self.dial(key);
         self.sweep();
         self.arm_timer();
     }
 
-    /// Adds an inproc pipe; its peer is known at once, so it is connected at once.
+    /// Adds an inproc pipe, from a connect (`routing_id` is its `connect_routing_id`) or from a
+    /// peer connecting to this socket's bind; its peer is known at once, so it is connected at
+    /// once.
     pub(crate) fn attach_inproc(
         &mut self,
         end: InprocEnd,
         endpoint: &str,
-        routing_id: Option<Bytes>,
+        connect: Option<Option<Bytes>>,
     ) {
-        let key = self
-            .pipes
-            .slab
-            .insert(Pipe::new(PipeKind::Inproc(end), endpoint, routing_id));
+        let pipe = match connect {
+            Some(routing_id) => Pipe::new(PipeKind::Inproc(end), endpoint, false, routing_id),
+            None => Pipe::new(PipeKind::Inproc(end), endpoint, true, None),
+        };
+        let key = self.pipes.slab.insert(pipe);
         self.attach(key);
         self.notify = true;
     }
@@ -249,10 +274,13 @@ impl SocketCore {
         Ok(())
     }
 
+    /// Closes the inproc pipes of peers that came in through `text` (unbinding it).
+    pub(crate) fn unbind_inproc(&mut self, text: &str) {
+        self.close_pipes(|p| p.bound && p.endpoint == text);
+    }
+
     pub(crate) fn disconnect(&mut self, text: &str) -> Result<()> {
-        let found = self.close_pipes(|p| {
-            p.endpoint == text && !matches!(&p.kind, PipeKind::Stream(s) if s.listener.is_some())
-        });
+        let found = self.close_pipes(|p| p.endpoint == text && !p.bound);
         if found {
             Ok(())
         } else {
@@ -412,6 +440,7 @@ impl SocketCore {
                 }
             };
             let endpoint = bound.endpoint.clone();
+            stream.apply(&self.stream_settings());
             let mut conn =
                 Connection::new(stream, false, self.handshake(), self.connection_options());
             let entry = self.pipes.slab.vacant_entry();
@@ -426,7 +455,12 @@ impl SocketCore {
             tracing::debug!(%endpoint, peer = %conn.peer_address, "accepted");
             let peer = conn.peer_address.clone();
             let raw = conn.is_active();
-            entry.insert(Pipe::new(StreamPipe::accepted(conn, lkey), &endpoint, None));
+            entry.insert(Pipe::new(
+                StreamPipe::accepted(conn, lkey),
+                &endpoint,
+                true,
+                None,
+            ));
             self.emit(|| Event::Accepted, &endpoint, &peer);
             flush_stream(&mut self.pipes.slab[key]);
             if raw {
@@ -439,6 +473,8 @@ impl SocketCore {
     /// schedules the next try.
     fn dial(&mut self, key: usize) {
         let handshake = self.handshake();
+        let ipv6 = self.options.ipv6;
+        let settings = self.stream_settings();
         let options = self.connection_options();
         let registry_token = token(self.id, key as u32);
         let pipe = &mut self.pipes.slab[key];
@@ -450,7 +486,7 @@ impl SocketCore {
         };
         redial.at = None;
         let started = match &redial.endpoint {
-            Endpoint::Tcp { host, port } => tcp::connect(host, *port).map(|s| (s, true)),
+            Endpoint::Tcp { host, port } => tcp::connect(host, *port, ipv6).map(|s| (s, true)),
             Endpoint::Ipc(addr) => ipc::connect(addr).map(|s| (s, false)),
             Endpoint::Inproc(_) => return,
         };
@@ -465,6 +501,7 @@ impl SocketCore {
             pipe.dead = Closed::disconnected(format!("cannot watch the connection: {e}"));
             return;
         }
+        stream.apply(&settings);
         let mut conn = Connection::new(stream, connecting, handshake, options);
         conn.handshake_output(&mut s.out);
         let raw = conn.is_active();
@@ -550,6 +587,8 @@ impl SocketCore {
             redial.backoff = self.options.reconnect_ivl;
         }
         let attached = pipe.attached;
+        // A blocked call may now go ahead: a send has a peer, a STREAM recv has news.
+        self.notify = true;
         if let Some(conn) = s.conn.as_ref() {
             if let Some(peer) = conn.peer() {
                 tracing::debug!(endpoint = %pipe.endpoint, peer_type = peer.socket_type.name(), "handshake succeeded");
@@ -621,6 +660,15 @@ impl SocketCore {
                     }
                     s.out.clear();
                     s.read_blocked = false;
+                    if self.options.immediate && pipe.attached {
+                        // Nothing waits for a peer that is not connected.
+                        s.pending.clear();
+                        pipe.attached = false;
+                        self.pattern.detach(&mut self.pipes, key);
+                    }
+                    let PipeKind::Stream(s) = &mut self.pipes.slab[key].kind else {
+                        continue;
+                    };
                     let backoff = s.redial.as_ref().map_or(Duration::ZERO, |r| r.backoff);
                     let next = self.next_backoff(backoff);
                     if let PipeKind::Stream(s) = &mut self.pipes.slab[key].kind {
@@ -650,6 +698,8 @@ impl SocketCore {
                 _ => self.remove_pipe(key),
             }
         }
+        // A pipe found dead during a user call or a flush needs its redial timer armed.
+        self.arm_timer();
     }
 
     fn next_deadline(&self) -> Option<Instant> {

@@ -140,13 +140,35 @@ fn parse_ipc(text: &str, rest: &str) -> Result<Endpoint> {
 
 impl Endpoint {
     /// The addresses a TCP endpoint stands for, looked up now.
-    pub(crate) fn resolve_tcp(host: &TcpHost, port: u16) -> std::io::Result<Vec<SocketAddr>> {
+    /// With `ipv6`, `*` is every IPv6 and IPv4 interface and names may resolve to IPv6
+    /// addresses; without it, both mean IPv4 only. A literal address is taken as written.
+    pub(crate) fn resolve_tcp(
+        host: &TcpHost,
+        port: u16,
+        ipv6: bool,
+    ) -> std::io::Result<Vec<SocketAddr>> {
         match host {
+            TcpHost::Any if ipv6 => Ok(vec![SocketAddr::from(([0u16; 8], port))]),
             TcpHost::Any => Ok(vec![SocketAddr::from(([0, 0, 0, 0], port))]),
             TcpHost::Ip(ip) => Ok(vec![SocketAddr::new(*ip, port)]),
-            TcpHost::Name(name) => (name.as_str(), port)
-                .to_socket_addrs()
-                .map(Iterator::collect),
+            TcpHost::Name(name) => {
+                let addrs: Vec<SocketAddr> = (name.as_str(), port)
+                    .to_socket_addrs()?
+                    .filter(|a| ipv6 || a.is_ipv4())
+                    .collect();
+                if addrs.is_empty() {
+                    let what = if ipv6 {
+                        "no address"
+                    } else {
+                        "no IPv4 address (set ipv6 to use IPv6)"
+                    };
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        format!("{name} has {what}"),
+                    ));
+                }
+                Ok(addrs)
+            }
         }
     }
 }

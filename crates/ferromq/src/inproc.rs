@@ -102,6 +102,26 @@ impl InprocEnd {
             .map(|p| p.routing_id.clone())
     }
 
+    /// Takes new high-water marks for this side, at once, as libzmq does for inproc pipes.
+    pub(crate) fn set_hwm(&self, sndhwm: usize, rcvhwm: usize) {
+        let mut st = self.state();
+        if let Some(me) = st.peers[self.side].as_mut() {
+            me.sndhwm = sndhwm;
+            me.rcvhwm = rcvhwm;
+        }
+        if let Some(peer) = &st.peers[1 - self.side] {
+            peer.signal.notify();
+        }
+    }
+
+    /// Whether a message written now would be taken.
+    pub(crate) fn has_room(&self) -> bool {
+        let peer = 1 - self.side;
+        let st = self.state();
+        let limit = st.limit(peer);
+        !st.closed && (limit == 0 || st.unread[peer] < limit)
+    }
+
     /// Queues a message for the peer; gives it back when the pipe is full or closed. With
     /// `force`, the limit is ignored (subscriptions must never be lost).
     pub(crate) fn write(&self, msg: Message, force: bool) -> Result<(), Message> {
@@ -154,6 +174,11 @@ impl InprocEnd {
                 writer.signal.notify();
             }
         }
+    }
+
+    /// True when either side has closed the pipe.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.state().closed
     }
 
     /// True when the peer has closed and nothing is left to read.

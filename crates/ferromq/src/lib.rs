@@ -31,6 +31,7 @@ mod pattern;
 mod pipe;
 mod signal;
 mod socket;
+mod socket_options;
 mod transport;
 
 pub use bytes::Bytes;

@@ -58,6 +58,34 @@ pub(crate) struct Options {
     pub probe_router: bool,
     /// Application properties (`X-...`) sent to every peer in the handshake.
     pub metadata: Vec<(String, Bytes)>,
+    /// XPUB: pass every subscription to the user, not only the first of each topic.
+    pub xpub_verbose: bool,
+    /// XPUB: pass every subscription and cancellation to the user.
+    pub xpub_verboser: bool,
+    /// XPUB: the user applies subscriptions (with `subscribe`) instead of the socket.
+    pub xpub_manual: bool,
+    /// XPUB: a message sent to every new subscriber.
+    pub xpub_welcome_msg: Option<Bytes>,
+    /// PUB, XPUB: wait (or fail with `WouldBlock`) instead of dropping at a full subscriber.
+    pub xpub_nodrop: bool,
+    /// PUB, XPUB, SUB: deliver what does not match the subscriptions instead.
+    pub invert_matching: bool,
+    /// Keep only the last message in each queue.
+    pub conflate: bool,
+    /// Queue messages only for peers whose connection is complete.
+    pub immediate: bool,
+    /// TCP keepalive: `None` leaves the system's setting.
+    pub tcp_keepalive: Option<bool>,
+    pub tcp_keepalive_idle: Option<Duration>,
+    pub tcp_keepalive_cnt: Option<u32>,
+    pub tcp_keepalive_intvl: Option<Duration>,
+    /// Kernel buffer sizes for TCP and IPC connections: `None` leaves the system's.
+    pub sndbuf: Option<usize>,
+    pub rcvbuf: Option<usize>,
+    /// The IP type-of-service byte of outgoing packets.
+    pub tos: Option<u32>,
+    /// Use IPv6 as well as IPv4: `*` binds both, and names may resolve to IPv6 addresses.
+    pub ipv6: bool,
 }
 
 impl Default for Options {
@@ -84,6 +112,22 @@ impl Default for Options {
             router_handover: false,
             probe_router: false,
             metadata: Vec::new(),
+            xpub_verbose: false,
+            xpub_verboser: false,
+            xpub_manual: false,
+            xpub_welcome_msg: None,
+            xpub_nodrop: false,
+            invert_matching: false,
+            conflate: false,
+            immediate: false,
+            tcp_keepalive: None,
+            tcp_keepalive_idle: None,
+            tcp_keepalive_cnt: None,
+            tcp_keepalive_intvl: None,
+            sndbuf: None,
+            rcvbuf: None,
+            tos: None,
+            ipv6: false,
         }
     }
 }

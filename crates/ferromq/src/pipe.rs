@@ -107,17 +107,25 @@ pub(crate) struct Pipe {
     pub dead: Option<Closed>,
     /// The routing id a ROUTER was told to give this peer (`connect_routing_id`).
     pub connect_routing_id: Option<Bytes>,
+    /// The peer came in through one of this socket's binds (rather than its connects).
+    pub bound: bool,
 }
 
 impl Pipe {
-    /// A pipe the pattern does not know of yet.
-    pub(crate) fn new(kind: PipeKind, endpoint: &str, connect_routing_id: Option<Bytes>) -> Pipe {
+    /// A pipe the pattern does not know of yet; `bound` when the peer came in through a bind.
+    pub(crate) fn new(
+        kind: PipeKind,
+        endpoint: &str,
+        bound: bool,
+        connect_routing_id: Option<Bytes>,
+    ) -> Pipe {
         Pipe {
             kind,
             endpoint: endpoint.to_string(),
             attached: false,
             dead: None,
             connect_routing_id,
+            bound,
         }
     }
 }
@@ -133,6 +141,8 @@ pub(crate) struct Pipes {
     pub eager: bool,
     /// Some stream pipe holds bytes the I/O thread should write.
     pub flush_wanted: bool,
+    /// Keep only the newest message each way (`conflate`).
+    pub conflate: bool,
 }
 
 impl Pipes {
@@ -143,6 +153,7 @@ impl Pipes {
             rcvhwm,
             eager: false,
             flush_wanted: false,
+            conflate: false,
         }
     }
 
@@ -213,6 +224,18 @@ impl Pipes {
         }
     }
 
+    /// Whether a message written to this pipe now would be taken.
+    pub(crate) fn has_room(&self, key: usize) -> bool {
+        match self.slab.get(key) {
+            Some(Pipe {
+                kind: PipeKind::Inproc(end),
+                dead: None,
+                ..
+            }) => end.has_room(),
+            _ => self.stream_has_room(key),
+        }
+    }
+
     /// Queues a message for the peer, or gives it back when the pipe is full.
     pub(crate) fn write(&mut self, key: usize, msg: Message) -> Result<(), Message> {
         self.write_inner(key, msg, false)
@@ -224,7 +247,7 @@ impl Pipes {
     }
 
     fn write_inner(&mut self, key: usize, msg: Message, force: bool) -> Result<(), Message> {
-        let (eager, sndhwm) = (self.eager, self.sndhwm);
+        let (eager, sndhwm, conflate) = (self.eager, self.sndhwm, self.conflate);
         let Some(pipe) = self.slab.get_mut(key) else {
             return Err(msg);
         };
@@ -232,12 +255,25 @@ impl Pipes {
             return Err(msg);
         }
         match &mut pipe.kind {
-            PipeKind::Inproc(end) => end.write(msg, force),
+            PipeKind::Inproc(end) => end.write(msg, force).inspect_err(|_| {
+                // Refused because the peer left, not because it is full: the pipe is gone.
+                if end.is_closed() {
+                    pipe.dead = Closed::disconnected("the inproc peer closed");
+                }
+            }),
             PipeKind::Stream(s) => {
+                let active = s.conn.as_ref().is_some_and(Connection::is_active);
+                if conflate && (!active || !s.out.is_empty()) {
+                    // The newest message replaces any still waiting; it goes out when the
+                    // connection has written what it holds.
+                    s.pending.clear();
+                    s.pending.push_back(msg);
+                    self.flush_wanted = true;
+                    return Ok(());
+                }
                 if !force && !s.has_room(sndhwm) {
                     return Err(msg);
                 }
-                let active = s.conn.as_ref().is_some_and(Connection::is_active);
                 if !active || !s.pending.is_empty() {
                     s.pending.push_back(msg);
                     return Ok(());
@@ -281,6 +317,18 @@ impl Pipes {
 
     /// Takes the next message from a pipe.
     pub(crate) fn read(&mut self, key: usize) -> Option<Message> {
+        if self.conflate {
+            // Only the newest message counts; everything before it is dropped.
+            let mut newest = None;
+            while let Some(msg) = self.read_one(key) {
+                newest = Some(msg);
+            }
+            return newest;
+        }
+        self.read_one(key)
+    }
+
+    fn read_one(&mut self, key: usize) -> Option<Message> {
         let rcvhwm = self.rcvhwm;
         let pipe = self.slab.get_mut(key)?;
         match &mut pipe.kind {
@@ -333,7 +381,15 @@ pub(crate) fn flush_stream(pipe: &mut Pipe) {
             if conn.is_connecting() {
                 return;
             }
-            if let Err(e) = s.out.write_to(&mut conn.stream) {
+            let mut result = s.out.write_to(&mut conn.stream);
+            if result.is_ok() && s.out.is_empty() && !s.pending.is_empty() && conn.is_active() {
+                // A conflated message waited for the previous one to be written.
+                while let Some(msg) = s.pending.pop_front() {
+                    s.out.push_message(&msg);
+                }
+                result = s.out.write_to(&mut conn.stream);
+            }
+            if let Err(e) = result {
                 pipe.dead = Closed::disconnected(format!("write failed: {e}"));
             } else if s.closing && s.out.is_empty() {
                 s.redial = None;

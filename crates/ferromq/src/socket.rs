@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use ferromq_zmtp::SocketType;
 
 use crate::context::ContextShared;
@@ -16,7 +15,6 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::inproc::InprocEnd;
 use crate::io_thread::IoShared;
 use crate::message::Message;
-use crate::options::ReconnectStop;
 use crate::pattern::Sent;
 use crate::signal::Signal;
 
@@ -43,7 +41,7 @@ impl SocketShared {
     }
 
     /// Runs `f` on the core, then wakes the user if the core says something changed.
-    fn with_core<T>(&self, f: impl FnOnce(&mut SocketCore) -> T) -> T {
+    pub(crate) fn with_core<T>(&self, f: impl FnOnce(&mut SocketCore) -> T) -> T {
         let mut core = self.core();
         let result = f(&mut core);
         let notify = std::mem::take(&mut core.notify);
@@ -195,6 +193,11 @@ impl Socket {
         })
     }
 
+    /// Runs `f` on the socket's core.
+    pub(crate) fn with_core<T>(&self, f: impl FnOnce(&mut SocketCore) -> T) -> T {
+        self.shared.with_core(f)
+    }
+
     pub(crate) fn shared(&self) -> std::sync::Weak<SocketShared> {
         Arc::downgrade(&self.shared)
     }
@@ -257,7 +260,7 @@ impl Socket {
             let end = self.ctx.connect_inproc(name, me, endpoint);
             let mut core = self.shared.core();
             let routing_id = core.options.connect_routing_id.take();
-            core.attach_inproc(end, endpoint, routing_id);
+            core.attach_inproc(end, endpoint, Some(routing_id));
             core.last_endpoint = endpoint.to_string();
             return Ok(());
         }
@@ -270,7 +273,9 @@ impl Socket {
     pub fn unbind(&self, endpoint: &str) -> Result<()> {
         self.alive()?;
         if let Ok(Endpoint::Inproc(name)) = endpoint.parse::<Endpoint>() {
-            return self.ctx.unbind_inproc(&name, &self.shared);
+            self.ctx.unbind_inproc(&name, &self.shared)?;
+            self.with_core(|core| core.unbind_inproc(endpoint));
+            return Ok(());
         }
         self.shared.core().unbind(endpoint)
     }
@@ -422,193 +427,10 @@ impl Socket {
         self.shared.core().subscribe(prefix.as_ref(), false)
     }
 
-    fn set_option(&self, f: impl FnOnce(&mut crate::options::Options)) {
-        let mut core = self.shared.lock();
-        f(&mut core.options);
-        core.options_changed();
-    }
-
-    /// Outbound high-water mark, in messages per peer (0: no limit). Default 1000.
-    pub fn set_sndhwm(&self, hwm: usize) -> Result<()> {
-        self.set_option(|o| o.sndhwm = hwm);
-        Ok(())
-    }
-
-    /// Inbound high-water mark, in messages per peer (0: no limit). Default 1000.
-    pub fn set_rcvhwm(&self, hwm: usize) -> Result<()> {
-        self.set_option(|o| o.rcvhwm = hwm);
-        Ok(())
-    }
-
-    /// How long `send` waits; `None` for ever (the default), zero not at all.
-    pub fn set_sndtimeo(&self, timeout: Option<Duration>) -> Result<()> {
-        self.set_option(|o| o.sndtimeo = timeout);
-        Ok(())
-    }
-
-    /// How long `recv` waits; `None` for ever (the default), zero not at all.
-    pub fn set_rcvtimeo(&self, timeout: Option<Duration>) -> Result<()> {
-        self.set_option(|o| o.rcvtimeo = timeout);
-        Ok(())
-    }
-
-    /// How long messages still queued are kept after the socket is dropped, to be written to
-    /// their peers; `None` waits for ever (the default, as in libzmq).
-    pub fn set_linger(&self, linger: Option<Duration>) -> Result<()> {
-        self.set_option(|o| o.linger = linger);
-        Ok(())
-    }
-
-    /// The routing id this socket gives its peers (at most 255 bytes, not starting with 0).
-    pub fn set_routing_id(&self, id: impl Into<Bytes>) -> Result<()> {
-        let id = id.into();
-        if id.is_empty() || id.len() > 255 || id[0] == 0 {
-            return Err(Error::new(
-                ErrorKind::InvalidArgument,
-                "routing_id must be 1 to 255 bytes and must not start with a zero byte",
-            ));
-        }
-        self.set_option(|o| o.routing_id = id);
-        Ok(())
-    }
-
-    /// The pause between reconnection attempts. Default 100 ms.
-    pub fn set_reconnect_ivl(&self, ivl: Duration) -> Result<()> {
-        self.set_option(|o| o.reconnect_ivl = ivl);
-        Ok(())
-    }
-
-    /// The longest pause between reconnection attempts: the pause starts at `reconnect_ivl`
-    /// and doubles after each failure up to this. Zero (the default) keeps it constant.
-    pub fn set_reconnect_ivl_max(&self, max: Duration) -> Result<()> {
-        self.set_option(|o| o.reconnect_ivl_max = max);
-        Ok(())
-    }
-
-    /// When to stop reconnecting: on a refused connection, on a failed handshake, or never
-    /// (the default). A connection given up on is removed, as `disconnect` would.
-    pub fn set_reconnect_stop(&self, stop: ReconnectStop) -> Result<()> {
-        self.set_option(|o| o.reconnect_stop = stop);
-        Ok(())
-    }
-
-    /// Send a ZMTP PING to each ZMTP 3.1 peer this often; `None` (the default) sends none.
-    pub fn set_heartbeat_ivl(&self, ivl: Option<Duration>) -> Result<()> {
-        self.set_option(|o| o.heartbeat_ivl = ivl.filter(|d| !d.is_zero()));
-        Ok(())
-    }
-
-    /// Close a connection when nothing arrives this long after a PING. `None` (the default)
-    /// uses `heartbeat_ivl`.
-    pub fn set_heartbeat_timeout(&self, timeout: Option<Duration>) -> Result<()> {
-        self.set_option(|o| o.heartbeat_timeout = timeout.filter(|d| !d.is_zero()));
-        Ok(())
-    }
-
-    /// Ask peers to close the connection when they hear nothing from this socket for this
-    /// long (sent in PINGs, in tenths of a second, at most 6553.5 s).
-    pub fn set_heartbeat_ttl(&self, ttl: Option<Duration>) -> Result<()> {
-        if ttl.is_some_and(|t| t.as_millis() > 6_553_599) {
-            return Err(Error::new(
-                ErrorKind::InvalidArgument,
-                "heartbeat_ttl is at most 6553599 ms",
-            ));
-        }
-        self.set_option(|o| o.heartbeat_ttl = ttl.filter(|d| !d.is_zero()));
-        Ok(())
-    }
-
-    /// The largest inbound frame accepted; a peer that sends a larger one is disconnected.
-    /// `None` (the default) sets no limit.
-    pub fn set_maxmsgsize(&self, size: Option<u64>) -> Result<()> {
-        self.set_option(|o| o.maxmsgsize = size);
-        Ok(())
-    }
-
-    /// Adds an application property, sent to every peer in the handshake, where messages
-    /// report it (`Message::property`). The name must start with `X-` and hold only letters,
-    /// digits and `-_.+`, as ZMTP and libzmq's `ZMQ_METADATA` require; setting a name again
-    /// replaces its value.
-    pub fn set_metadata(&self, name: &str, value: impl Into<Bytes>) -> Result<()> {
-        let valid = name.len() > 2
-            && name.len() <= 255
-            && name[..2].eq_ignore_ascii_case("X-")
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.+".contains(&b));
-        if !valid {
-            return Err(Error::new(
-                ErrorKind::InvalidArgument,
-                format!("metadata name {name:?}: must start with X- and hold only letters, digits and -_.+"),
-            ));
-        }
-        let value = value.into();
-        self.set_option(|o| {
-            o.metadata.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
-            o.metadata.push((name.to_string(), value));
-        });
-        Ok(())
-    }
-
-    /// REQ: allow a new request before the last one's reply came; the stale reply is dropped.
-    /// Default off: a second send is a `State` error.
-    pub fn set_req_relaxed(&self, on: bool) -> Result<()> {
-        self.set_option(|o| o.req_relaxed = on);
-        Ok(())
-    }
-
-    /// REQ: tag each request with an id and accept only the reply carrying it (use with
-    /// `req_relaxed`, so that a late reply to an abandoned request is never taken for the new one).
-    pub fn set_req_correlate(&self, on: bool) -> Result<()> {
-        self.set_option(|o| o.req_correlate = on);
-        Ok(())
-    }
-
-    /// ROUTER: make an unroutable message a `HostUnreachable` error instead of dropping it; a
-    /// send to a peer at its high-water mark then waits (up to `sndtimeo`) instead of dropping.
-    pub fn set_router_mandatory(&self, on: bool) -> Result<()> {
-        self.set_option(|o| o.router_mandatory = on);
-        Ok(())
-    }
-
-    /// ROUTER: a new peer whose routing id is in use takes it over, and the old connection is
-    /// closed. Default off: the new peer is refused.
-    pub fn set_router_handover(&self, on: bool) -> Result<()> {
-        self.set_option(|o| o.router_handover = on);
-        Ok(())
-    }
-
-    /// ROUTER, DEALER, REQ: send an empty message to every new peer, so that a ROUTER on the
-    /// other side learns this socket's routing id at once.
-    pub fn set_probe_router(&self, on: bool) -> Result<()> {
-        self.set_option(|o| o.probe_router = on);
-        Ok(())
-    }
-
-    /// ROUTER: the routing id to give the peer of the next `connect` (instead of the peer's
-    /// own or a generated one).
-    pub fn set_connect_routing_id(&self, id: impl Into<Bytes>) -> Result<()> {
-        let id = id.into();
-        if id.is_empty() || id.len() > 255 {
-            return Err(Error::new(
-                ErrorKind::InvalidArgument,
-                "connect_routing_id must be 1 to 255 bytes",
-            ));
-        }
-        self.set_option(|o| o.connect_routing_id = Some(id));
-        Ok(())
-    }
-
     /// How many messages this socket has dropped: unroutable ones (ROUTER without
     /// `router_mandatory`) and those for a peer at its high-water mark (PUB, XPUB, ROUTER).
     pub fn dropped_messages(&self) -> u64 {
         self.shared.lock().dropped_messages()
-    }
-
-    /// How long a new connection may take to finish its handshake. `None`: no limit. Default 30 s.
-    pub fn set_handshake_ivl(&self, ivl: Option<Duration>) -> Result<()> {
-        self.set_option(|o| o.handshake_ivl = ivl.filter(|d| !d.is_zero()));
-        Ok(())
     }
 }
 

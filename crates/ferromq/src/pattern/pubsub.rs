@@ -5,7 +5,10 @@ use std::collections::{HashMap, VecDeque};
 
 use crate::connection::subscription;
 use crate::error::Result;
+use bytes::Bytes;
+
 use crate::message::Message;
+use crate::options::Options;
 use crate::pipe::Pipes;
 
 use super::trie::Trie;
@@ -24,7 +27,7 @@ fn parse_subscription(msg: &Message) -> Option<(bool, &[u8])> {
 }
 
 /// PUB and XPUB.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Publisher {
     /// XPUB: subscriptions are also handed to the user.
     extended: bool,
@@ -37,36 +40,57 @@ pub(crate) struct Publisher {
     pipes: Vec<usize>,
     /// Messages not sent to a subscriber because it was at its high-water mark.
     dropped: u64,
+    verbose: bool,
+    verboser: bool,
+    manual: bool,
+    nodrop: bool,
+    invert: bool,
+    welcome: Option<Bytes>,
+    /// The peer whose subscription the user saw last (for `xpub_manual`).
+    last_subscriber: Option<usize>,
 }
 
 impl Publisher {
     pub(crate) fn new(extended: bool) -> Publisher {
         Publisher {
             extended,
-            subscriptions: HashMap::new(),
-            all: Trie::default(),
-            for_user: VecDeque::new(),
-            pipes: Vec::new(),
-            dropped: 0,
+            ..Publisher::default()
         }
     }
 
-    /// Applies the subscriptions that peers have sent.
+    /// Applies a subscription or cancellation from `key`; true when the user should see it.
+    fn apply(&mut self, key: usize, subscribe: bool, topic: &[u8]) -> bool {
+        let Some(set) = self.subscriptions.get_mut(&key) else {
+            return false;
+        };
+        if subscribe {
+            let new_for_peer = set.insert(topic);
+            let first = new_for_peer && self.all.add(topic);
+            first || self.verbose || self.verboser
+        } else {
+            let removed = set.remove(topic);
+            let last = removed && self.all.remove(topic);
+            last || self.verboser
+        }
+    }
+
+    /// Takes in the subscriptions that peers have sent.
     fn read_subscriptions(&mut self, pipes: &mut Pipes) {
-        for &key in &self.pipes {
+        for i in 0..self.pipes.len() {
+            let key = self.pipes[i];
             while let Some(msg) = pipes.read(key) {
                 let Some((subscribe, topic)) = parse_subscription(&msg) else {
                     continue;
                 };
-                let Some(set) = self.subscriptions.get_mut(&key) else {
-                    continue;
+                let show = if self.manual {
+                    self.last_subscriber = Some(key);
+                    true
+                } else {
+                    let topic = topic.to_vec();
+                    self.apply(key, subscribe, &topic)
                 };
-                if subscribe {
-                    if set.insert(topic) && self.all.add(topic) && self.extended {
-                        self.for_user.push_back(msg.clone());
-                    }
-                } else if set.remove(topic) && self.all.remove(topic) && self.extended {
-                    self.for_user.push_back(msg.clone());
+                if show && self.extended {
+                    self.for_user.push_back(msg);
                 }
             }
         }
@@ -80,11 +104,21 @@ impl Pattern for Publisher {
         true
     }
 
+    fn connected(&mut self, pipes: &mut Pipes, key: usize) -> bool {
+        if let Some(welcome) = &self.welcome {
+            pipes.force_write(key, Message::from(welcome.clone()));
+        }
+        true
+    }
+
     fn detach(&mut self, _pipes: &mut Pipes, key: usize) {
         self.pipes.retain(|k| *k != key);
+        if self.last_subscriber == Some(key) {
+            self.last_subscriber = None;
+        }
         if let Some(set) = self.subscriptions.remove(&key) {
             for topic in set.prefixes() {
-                if self.all.remove(&topic) && self.extended {
+                if self.all.remove(&topic) && self.extended && !self.manual {
                     self.for_user.push_back(subscription(false, &topic));
                 }
             }
@@ -98,8 +132,15 @@ impl Pattern for Publisher {
             .pipes
             .iter()
             .copied()
-            .filter(|k| self.subscriptions.get(k).is_some_and(|s| s.matches(topic)))
+            .filter(|k| {
+                self.subscriptions
+                    .get(k)
+                    .is_some_and(|s| s.matches(topic) != self.invert)
+            })
             .collect();
+        if self.nodrop && !targets.iter().all(|&k| pipes.has_room(k)) {
+            return Ok(Sent::Blocked(msg));
+        }
         if let Some((&last, rest)) = targets.split_last() {
             for &key in rest {
                 if pipes.write(key, msg.clone()).is_err() {
@@ -124,6 +165,30 @@ impl Pattern for Publisher {
         self.read_subscriptions(pipes);
         Ok(self.for_user.pop_front())
     }
+
+    /// With `xpub_manual`, the user applies the subscription it last read, for that peer.
+    fn subscribe(&mut self, pipes: &mut Pipes, topic: &[u8], subscribe: bool) -> Result<()> {
+        if !self.manual {
+            return Err(not_supported(
+                "PUB and XPUB",
+                "subscribe unless xpub_manual is set",
+            ));
+        }
+        self.read_subscriptions(pipes);
+        if let Some(key) = self.last_subscriber {
+            self.apply(key, subscribe, topic);
+        }
+        Ok(())
+    }
+
+    fn configure(&mut self, options: &Options) {
+        self.verbose = options.xpub_verbose;
+        self.verboser = options.xpub_verboser;
+        self.manual = options.xpub_manual;
+        self.nodrop = options.xpub_nodrop;
+        self.invert = options.invert_matching;
+        self.welcome = options.xpub_welcome_msg.clone();
+    }
 }
 
 /// SUB and XSUB.
@@ -133,6 +198,7 @@ pub(crate) struct Subscriber {
     extended: bool,
     subscriptions: Trie,
     fq: FairQueue,
+    invert: bool,
 }
 
 impl Subscriber {
@@ -141,6 +207,7 @@ impl Subscriber {
             extended,
             subscriptions: Trie::default(),
             fq: FairQueue::default(),
+            invert: false,
         }
     }
 
@@ -196,11 +263,15 @@ impl Pattern for Subscriber {
     fn recv(&mut self, pipes: &mut Pipes) -> Result<Option<Message>> {
         while let Some((_, msg)) = self.fq.recv(pipes) {
             let topic = msg.first().map(|f| &f[..]).unwrap_or(&[]);
-            if self.extended || self.subscriptions.matches(topic) {
+            if self.extended || self.subscriptions.matches(topic) != self.invert {
                 return Ok(Some(msg));
             }
         }
         Ok(None)
+    }
+
+    fn configure(&mut self, options: &Options) {
+        self.invert = options.invert_matching;
     }
 
     fn subscribe(&mut self, pipes: &mut Pipes, topic: &[u8], subscribe: bool) -> Result<()> {

@@ -5,6 +5,7 @@ pub(crate) mod ipc;
 pub(crate) mod tcp;
 
 use std::io::{self, IoSlice, Write};
+use std::time::Duration;
 
 use bytes::BytesMut;
 use mio::event::Source;
@@ -15,6 +16,19 @@ use mio::{Interest, Registry, Token};
 pub(crate) enum Stream {
     Tcp(mio::net::TcpStream),
     Ipc(mio::net::UnixStream),
+}
+
+/// Kernel settings for each connection, from the socket's options; `None` leaves the
+/// system's default.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct StreamSettings {
+    pub keepalive: Option<bool>,
+    pub keepalive_idle: Option<Duration>,
+    pub keepalive_cnt: Option<u32>,
+    pub keepalive_intvl: Option<Duration>,
+    pub sndbuf: Option<usize>,
+    pub rcvbuf: Option<usize>,
+    pub tos: Option<u32>,
 }
 
 /// A bound, non-blocking listener.
@@ -62,6 +76,54 @@ impl Stream {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
             Err(e) => Err(e),
+        }
+    }
+
+    /// Applies the socket's kernel settings; one that the system refuses is logged and skipped.
+    pub(crate) fn apply(&self, settings: &StreamSettings) {
+        let sock = match self {
+            Stream::Tcp(s) => socket2::SockRef::from(s),
+            Stream::Ipc(s) => socket2::SockRef::from(s),
+        };
+        let mut results = Vec::new();
+        if let Some(size) = settings.sndbuf {
+            results.push(("sndbuf", sock.set_send_buffer_size(size)));
+        }
+        if let Some(size) = settings.rcvbuf {
+            results.push(("rcvbuf", sock.set_recv_buffer_size(size)));
+        }
+        if let Stream::Tcp(s) = self {
+            if let Some(tos) = settings.tos {
+                let result = match s.local_addr() {
+                    Ok(std::net::SocketAddr::V6(_)) => sock.set_tclass_v6(tos),
+                    _ => sock.set_tos_v4(tos),
+                };
+                results.push(("tos", result));
+            }
+            if let Some(on) = settings.keepalive {
+                results.push(("tcp_keepalive", sock.set_keepalive(on)));
+            }
+            if settings.keepalive == Some(true) {
+                let mut keepalive = socket2::TcpKeepalive::new();
+                if let Some(idle) = settings.keepalive_idle {
+                    keepalive = keepalive.with_time(idle);
+                }
+                if let Some(intvl) = settings.keepalive_intvl {
+                    keepalive = keepalive.with_interval(intvl);
+                }
+                if let Some(cnt) = settings.keepalive_cnt {
+                    keepalive = keepalive.with_retries(cnt);
+                }
+                results.push((
+                    "tcp_keepalive_idle/cnt/intvl",
+                    sock.set_tcp_keepalive(&keepalive),
+                ));
+            }
+        }
+        for (option, result) in results {
+            if let Err(e) = result {
+                tracing::warn!("the system refused {option} on a connection: {e}");
+            }
         }
     }
 

@@ -9,8 +9,13 @@ use crate::error::{Error, Result};
 use super::{Listener, Stream};
 
 /// Binds a listener; returns it with the endpoint actually bound (the real port for `*`).
-pub(crate) fn bind(text: &str, host: &TcpHost, port: u16) -> Result<(Listener, String)> {
-    let addrs = Endpoint::resolve_tcp(host, port).map_err(|e| Error::io(text, e))?;
+pub(crate) fn bind(
+    text: &str,
+    host: &TcpHost,
+    port: u16,
+    ipv6: bool,
+) -> Result<(Listener, String)> {
+    let addrs = Endpoint::resolve_tcp(host, port, ipv6).map_err(|e| Error::io(text, e))?;
     let mut last_err = None;
     for addr in addrs {
         match listen(addr) {
@@ -43,8 +48,8 @@ fn listen(addr: SocketAddr) -> io::Result<mio::net::TcpListener> {
 }
 
 /// Starts a non-blocking connect to the first address the host resolves to.
-pub(crate) fn connect(host: &TcpHost, port: u16) -> io::Result<Stream> {
-    let addr = Endpoint::resolve_tcp(host, port)?
+pub(crate) fn connect(host: &TcpHost, port: u16, ipv6: bool) -> io::Result<Stream> {
+    let addr = Endpoint::resolve_tcp(host, port, ipv6)?
         .into_iter()
         .next()
         .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "the host name has no address"))?;
