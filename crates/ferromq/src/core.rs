@@ -21,6 +21,7 @@ use crate::options::Options;
 use crate::pattern::{Pattern, Sent};
 use crate::pipe::{flush_stream, Pipe, PipeKind, Pipes, StreamPipe};
 use crate::signal::Signal;
+use crate::socket::Events;
 use crate::transport::{ipc, tcp, Listener, StreamSettings};
 
 /// Token bit that marks a listener rather than a pipe.
@@ -50,6 +51,8 @@ pub(crate) struct SocketCore {
     /// The user should look again: something arrived, left or made room.
     pub notify: bool,
     pub monitors: Monitors,
+    /// A message taken ahead by `events`, for the next `recv`.
+    prefetched: Option<Message>,
 }
 
 impl SocketCore {
@@ -77,6 +80,7 @@ impl SocketCore {
             linger_deadline: None,
             notify: false,
             monitors: Monitors::default(),
+            prefetched: None,
         }
     }
 
@@ -332,12 +336,37 @@ impl SocketCore {
     }
 
     pub(crate) fn recv(&mut self) -> Result<Option<Message>> {
+        if let Some(msg) = self.prefetched.take() {
+            self.recv_since_send = true;
+            return Ok(Some(msg));
+        }
         let msg = self.pattern.recv(&mut self.pipes);
         if matches!(msg, Ok(Some(_))) {
             self.recv_since_send = true;
         }
         self.after_user_op();
         msg
+    }
+
+    /// Whether a message can be received, and one sent, without waiting. To know the first,
+    /// the next message is taken ahead and kept for the next `recv`.
+    pub(crate) fn events(&mut self) -> Events {
+        if self.prefetched.is_none() {
+            if let Ok(Some(msg)) = self.pattern.recv(&mut self.pipes) {
+                self.prefetched = Some(msg);
+            }
+        }
+        // A REQ or REP whose message was only taken ahead has not had its turn yet: it may
+        // not send until the user has received it (a relaxed REQ may).
+        let owes_recv = self.prefetched.is_some()
+            && (self.socket_type == SocketType::Rep
+                || (self.socket_type == SocketType::Req && !self.options.req_relaxed));
+        let events = Events {
+            pollin: self.prefetched.is_some(),
+            pollout: !owes_recv && self.pattern.can_send(&self.pipes),
+        };
+        self.after_user_op();
+        events
     }
 
     pub(crate) fn dropped_messages(&self) -> u64 {

@@ -42,7 +42,7 @@ pub use ferromq_zmtp::SocketType;
 pub use message::{IntoFrame, Message};
 pub use monitor::{Event, Monitor, MonitorEvent};
 pub use options::ReconnectStop;
-pub use socket::Socket;
+pub use socket::{Events, Socket};
 
 /// The README's examples, compiled and run by `cargo test`.
 #[cfg(doctest)]

@@ -114,6 +114,15 @@ impl SocketShared {
     }
 }
 
+/// Whether a socket can receive and send without waiting (libzmq's `ZMQ_EVENTS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Events {
+    /// A message can be received now (`ZMQ_POLLIN`).
+    pub pollin: bool,
+    /// A message can be sent now (`ZMQ_POLLOUT`).
+    pub pollout: bool,
+}
+
 /// How long a call may wait.
 #[derive(Clone, Copy)]
 enum Wait {
@@ -425,6 +434,19 @@ impl Socket {
     pub fn unsubscribe(&self, prefix: impl AsRef<[u8]>) -> Result<()> {
         self.alive()?;
         self.shared.core().subscribe(prefix.as_ref(), false)
+    }
+
+    /// Whether a message can be received, and one sent, right now, without waiting
+    /// (`ZMQ_EVENTS`). Looking for a message to receive takes it ahead for the next `recv`.
+    pub fn events(&self) -> Result<Events> {
+        self.alive()?;
+        Ok(self.with_core(SocketCore::events))
+    }
+
+    /// Always false: `recv` returns whole messages, so no part of one is ever left to read
+    /// (libzmq's `ZMQ_RCVMORE`, kept for code that asks).
+    pub fn rcvmore(&self) -> bool {
+        false
     }
 
     /// How many messages this socket has dropped: unroutable ones (ROUTER without

@@ -26,6 +26,11 @@ impl LoadBalance {
         }
     }
 
+    /// Whether some pipe has room.
+    pub(crate) fn can_send(&self, pipes: &Pipes) -> bool {
+        self.pipes.iter().any(|&k| pipes.has_room(k))
+    }
+
     /// Sends to the next pipe with room; gives the message back when none has.
     pub(crate) fn send(&mut self, pipes: &mut Pipes, msg: Message) -> Result<usize, Message> {
         let n = self.pipes.len();

@@ -43,6 +43,11 @@ pub(crate) trait Pattern: Send + fmt::Debug {
     fn detach(&mut self, pipes: &mut Pipes, key: usize);
     fn send(&mut self, pipes: &mut Pipes, msg: Message) -> Result<Sent>;
     fn recv(&mut self, pipes: &mut Pipes) -> Result<Option<Message>>;
+    /// Whether a send would be taken now (libzmq's `ZMQ_POLLOUT`); sockets that route, publish
+    /// or drop always can.
+    fn can_send(&self, _pipes: &Pipes) -> bool {
+        true
+    }
     /// How many messages were dropped for want of a route or of room.
     fn dropped(&self) -> u64 {
         0

@@ -36,6 +36,10 @@ impl Pattern for Pair {
         }
     }
 
+    fn can_send(&self, pipes: &Pipes) -> bool {
+        self.peer.is_some_and(|key| pipes.has_room(key))
+    }
+
     fn recv(&mut self, pipes: &mut Pipes) -> Result<Option<Message>> {
         Ok(self.peer.and_then(|key| pipes.read(key)))
     }

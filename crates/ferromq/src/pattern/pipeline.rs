@@ -32,6 +32,10 @@ impl Pattern for Push {
     fn recv(&mut self, _pipes: &mut Pipes) -> Result<Option<Message>> {
         Err(not_supported("PUSH", "receive"))
     }
+
+    fn can_send(&self, pipes: &Pipes) -> bool {
+        self.lb.can_send(pipes)
+    }
 }
 
 /// PULL: fair-queues from its peers; never sends.
@@ -52,6 +56,10 @@ impl Pattern for Pull {
 
     fn send(&mut self, _pipes: &mut Pipes, _msg: Message) -> Result<Sent> {
         Err(not_supported("PULL", "send"))
+    }
+
+    fn can_send(&self, _pipes: &Pipes) -> bool {
+        false
     }
 
     fn recv(&mut self, pipes: &mut Pipes) -> Result<Option<Message>> {

@@ -274,6 +274,10 @@ impl Pattern for Subscriber {
         self.invert = options.invert_matching;
     }
 
+    fn can_send(&self, _pipes: &Pipes) -> bool {
+        self.extended
+    }
+
     fn subscribe(&mut self, pipes: &mut Pipes, topic: &[u8], subscribe: bool) -> Result<()> {
         if self.extended {
             return Err(not_supported(

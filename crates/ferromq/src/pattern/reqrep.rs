@@ -52,6 +52,10 @@ impl Pattern for Dealer {
         Ok(self.fq.recv(pipes).map(|(_, msg)| msg))
     }
 
+    fn can_send(&self, pipes: &Pipes) -> bool {
+        self.lb.can_send(pipes)
+    }
+
     fn configure(&mut self, options: &Options) {
         self.probe_router = options.probe_router;
     }
@@ -143,6 +147,10 @@ impl Pattern for Req {
         Ok(None)
     }
 
+    fn can_send(&self, pipes: &Pipes) -> bool {
+        (self.waiting.is_none() || self.relaxed) && self.dealer.can_send(pipes)
+    }
+
     fn configure(&mut self, options: &Options) {
         self.dealer.configure(options);
         self.relaxed = options.req_relaxed;
@@ -176,6 +184,10 @@ impl Pattern for Rep {
         // A requester that is gone or full loses its reply, as in libzmq.
         let _ = pipes.write(key, reply);
         Ok(Sent::Done)
+    }
+
+    fn can_send(&self, _pipes: &Pipes) -> bool {
+        self.reply_to.is_some()
     }
 
     fn recv(&mut self, pipes: &mut Pipes) -> Result<Option<Message>> {
