@@ -120,11 +120,21 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl ContextShared {
     /// A new socket, on the next I/O thread in turn.
     pub(crate) fn socket(self: &Arc<Self>, socket_type: SocketType) -> Result<Socket> {
+        let n = self.next_io.fetch_add(1, Ordering::Relaxed) % self.io.len();
+        self.socket_on(socket_type, n)
+    }
+
+    /// How many I/O threads there are.
+    pub(crate) fn io_threads(&self) -> usize {
+        self.io.len()
+    }
+
+    /// A new socket on I/O thread `n`.
+    pub(crate) fn socket_on(self: &Arc<Self>, socket_type: SocketType, n: usize) -> Result<Socket> {
         let shared = self;
         if shared.is_terminated() {
             return Err(Error::terminated());
         }
-        let n = shared.next_io.fetch_add(1, Ordering::Relaxed) % shared.io.len();
         let socket = Socket::new(Arc::clone(shared), socket_type, Arc::clone(&shared.io[n]))?;
         let mut sockets = lock(&shared.sockets);
         sockets.retain(|s| s.strong_count() > 0);

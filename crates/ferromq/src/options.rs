@@ -86,6 +86,8 @@ pub(crate) struct Options {
     pub tos: Option<u32>,
     /// Use IPv6 as well as IPv4: `*` binds both, and names may resolve to IPv6 addresses.
     pub ipv6: bool,
+    /// The I/O threads the socket may use, one bit each (0: any).
+    pub affinity: u64,
 }
 
 impl Default for Options {
@@ -128,6 +130,7 @@ impl Default for Options {
             rcvbuf: None,
             tos: None,
             ipv6: false,
+            affinity: 0,
         }
     }
 }

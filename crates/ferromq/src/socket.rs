@@ -436,6 +436,53 @@ impl Socket {
         self.shared.core().subscribe(prefix.as_ref(), false)
     }
 
+    /// Puts the socket's connections on one of the context's I/O threads: the first whose bit
+    /// is set in `mask` (thread 0 is bit 0; libzmq's `ZMQ_AFFINITY`). Zero leaves the thread
+    /// the context chose. It must be set before the first `bind` or `connect`; the options and
+    /// monitors set so far are kept.
+    pub fn set_affinity(&mut self, mask: u64) -> Result<()> {
+        self.alive()?;
+        let threads = self.ctx.io_threads();
+        let index = mask.trailing_zeros() as usize;
+        if mask != 0 && index >= threads {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("affinity {mask:#x}: the context has {threads} I/O threads"),
+            ));
+        }
+        let (used, mut options, monitors) = self.with_core(|core| {
+            let used = !core.last_endpoint.is_empty();
+            let monitors = if used {
+                Default::default()
+            } else {
+                std::mem::take(&mut core.monitors)
+            };
+            (used, core.options.clone(), monitors)
+        });
+        if used {
+            return Err(Error::new(
+                ErrorKind::State,
+                "affinity must be set before bind or connect",
+            ));
+        }
+        options.affinity = mask;
+        if mask != 0 {
+            let mut moved = self.ctx.socket_on(self.socket_type(), index)?;
+            std::mem::swap(self, &mut moved);
+        }
+        self.with_core(|core| {
+            core.options = options;
+            core.monitors = monitors;
+            core.options_changed();
+        });
+        Ok(())
+    }
+
+    /// The mask set with `set_affinity`.
+    pub fn affinity(&self) -> u64 {
+        self.with_core(|core| core.options.affinity)
+    }
+
     /// Whether a message can be received, and one sent, right now, without waiting
     /// (`ZMQ_EVENTS`). Looking for a message to receive takes it ahead for the next `recv`.
     pub fn events(&self) -> Result<Events> {
