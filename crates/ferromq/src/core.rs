@@ -11,10 +11,10 @@ use ferromq_zmtp::{Handshake, HandshakeConfig, SocketType};
 use slab::Slab;
 
 use crate::connection::{Closed, Connection, ConnectionOptions, Heartbeat, Progress};
-use crate::endpoint::Endpoint;
+use crate::endpoint::{Endpoint, TcpHost};
 use crate::error::{Error, ErrorKind, Result};
 use crate::inproc::{InprocEnd, InprocPeer};
-use crate::io_thread::{token, IoShared};
+use crate::io_thread::{token, IoShared, Lookup};
 use crate::message::Message;
 use crate::monitor::{Event, Monitors};
 use crate::options::Options;
@@ -53,6 +53,8 @@ pub(crate) struct SocketCore {
     pub monitors: Monitors,
     /// A message taken ahead by `events`, for the next `recv`.
     prefetched: Option<Message>,
+    /// Name look-ups started, to tell their answers apart.
+    lookups: u64,
 }
 
 impl SocketCore {
@@ -81,6 +83,7 @@ impl SocketCore {
             notify: false,
             monitors: Monitors::default(),
             prefetched: None,
+            lookups: 0,
         }
     }
 
@@ -416,6 +419,28 @@ impl SocketCore {
         self.sweep();
     }
 
+    /// Takes a look-up's answer: dials the address, or counts a failed attempt.
+    pub(crate) fn handle_resolved(&mut self, lookup: Lookup) {
+        let Some(pipe) = self.pipes.slab.get_mut(lookup.key) else {
+            return;
+        };
+        let PipeKind::Stream(s) = &mut pipe.kind else {
+            return;
+        };
+        let Some(redial) = s.redial.as_mut().filter(|r| r.lookup == Some(lookup.seq)) else {
+            return;
+        };
+        redial.lookup = None;
+        match lookup.result {
+            Ok(addr) => {
+                redial.resolved = Some(addr);
+                self.dial(lookup.key);
+            }
+            Err(e) => pipe.dead = Closed::disconnected(format!("cannot resolve the host: {e}")),
+        }
+        self.sweep();
+    }
+
     pub(crate) fn handle_timer(&mut self, now: Instant) {
         self.timer_armed = None;
         let keys: Vec<usize> = self.pipes.slab.iter().map(|(k, _)| k).collect();
@@ -515,7 +540,23 @@ impl SocketCore {
         };
         redial.at = None;
         let started = match &redial.endpoint {
-            Endpoint::Tcp { host, port } => tcp::connect(host, *port, ipv6).map(|s| (s, true)),
+            Endpoint::Tcp {
+                host: host @ TcpHost::Name(_),
+                port,
+            } => match redial.resolved.take() {
+                Some(addr) => tcp::connect(addr).map(|s| (s, true)),
+                None => {
+                    // Names are looked up off the event loop; `handle_resolved` dials again.
+                    self.lookups += 1;
+                    redial.lookup = Some(self.lookups);
+                    self.io
+                        .resolve(self.id, key, self.lookups, host.clone(), *port, ipv6);
+                    return;
+                }
+            },
+            Endpoint::Tcp { host, port } => tcp::resolve(host, *port, ipv6)
+                .and_then(tcp::connect)
+                .map(|s| (s, true)),
             Endpoint::Ipc(addr) => ipc::connect(addr).map(|s| (s, false)),
             Endpoint::Inproc(_) => return,
         };

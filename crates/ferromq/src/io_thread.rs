@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use mio::{Events, Poll, Registry, Token, Waker};
 
+use crate::endpoint::TcpHost;
 use crate::socket::SocketShared;
 
 const WAKER: Token = Token(usize::MAX);
@@ -22,8 +23,17 @@ enum Request {
     Timer(Instant, u32),
     /// Keep the closed socket until its queued messages are gone or its linger ends.
     Linger(Arc<SocketShared>),
+    /// A host name a socket asked for has been looked up.
+    Resolved(u32, Lookup),
     /// Exit once no socket lingers.
     Stop,
+}
+
+/// The answer to a name look-up made for pipe `key`; `seq` tells it from a stale one.
+pub(crate) struct Lookup {
+    pub key: usize,
+    pub seq: u64,
+    pub result: std::io::Result<std::net::SocketAddr>,
 }
 
 /// One socket known to the loop: weakly while the user holds it, strongly while it lingers.
@@ -87,6 +97,31 @@ impl IoShared {
 
     pub(crate) fn add_timer(&self, at: Instant, id: u32) {
         self.push(Request::Timer(at, id));
+    }
+
+    /// Looks `host` up on a thread of its own, as a resolver may take seconds, and hands the
+    /// answer to socket `id` on this loop.
+    pub(crate) fn resolve(
+        self: &Arc<Self>,
+        id: u32,
+        key: usize,
+        seq: u64,
+        host: TcpHost,
+        port: u16,
+        ipv6: bool,
+    ) {
+        let io = Arc::clone(self);
+        let lookup = move || {
+            let result = crate::transport::tcp::resolve(&host, port, ipv6);
+            io.push(Request::Resolved(id, Lookup { key, seq, result }));
+        };
+        if let Err(e) = std::thread::Builder::new()
+            .name("ferromq-resolve".into())
+            .spawn(lookup)
+        {
+            let result = Err(e);
+            self.push(Request::Resolved(id, Lookup { key, seq, result }));
+        }
     }
 
     pub(crate) fn linger(&self, socket: Arc<SocketShared>) {
@@ -210,6 +245,12 @@ impl EventLoop {
                         }
                         self.lingering.push(id);
                         touched.push(id);
+                    }
+                    Request::Resolved(id, lookup) => {
+                        if let Some(socket) = self.shared.socket(id) {
+                            socket.handle_resolved(lookup);
+                            touched.push(id);
+                        }
                     }
                     Request::Stop => self.stopping = true,
                 }

@@ -71,6 +71,8 @@ impl StreamPipe {
             endpoint,
             at: None,
             backoff: reconnect_ivl,
+            resolved: None,
+            lookup: None,
         };
         StreamPipe::kind(None, Some(redial), None)
     }
@@ -87,6 +89,10 @@ pub(crate) struct Redial {
     pub at: Option<Instant>,
     /// The pause before the next attempt; doubles up to `reconnect_ivl_max`.
     pub backoff: Duration,
+    /// The address a look-up of the host name gave, for the next attempt.
+    pub resolved: Option<std::net::SocketAddr>,
+    /// The look-up under way, if any (its sequence number).
+    pub lookup: Option<u64>,
 }
 
 #[derive(Debug)]

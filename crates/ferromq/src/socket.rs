@@ -60,6 +60,10 @@ impl SocketShared {
         self.with_core(SocketCore::handle_flush);
     }
 
+    pub(crate) fn handle_resolved(&self, lookup: crate::io_thread::Lookup) {
+        self.with_core(|core| core.handle_resolved(lookup));
+    }
+
     pub(crate) fn handle_timer(&self, now: Instant) {
         self.with_core(|core| core.handle_timer(now));
     }

@@ -1,4 +1,4 @@
-//! Heartbeats (ZMTP 3.1 PING/PONG) and reconnect back-off.
+//! Heartbeats (ZMTP 3.1 PING/PONG), reconnection and its back-off, and host-name look-ups.
 
 mod common;
 
@@ -285,4 +285,49 @@ fn reconnect_stop_on_refused_gives_up() {
     assert_eq!(err.kind(), ErrorKind::WouldBlock, "{err}");
     persistent.send("delivered").unwrap();
     assert_eq!(pull.recv().unwrap().frames()[0], "delivered");
+}
+
+#[test]
+fn a_host_name_is_looked_up_and_connected_to() {
+    let ctx = Context::new();
+    let pull = ctx.socket(SocketType::Pull).unwrap();
+    pull.set_rcvtimeo(Some(WAIT)).unwrap();
+    pull.bind("tcp://127.0.0.1:*").unwrap();
+    let port = pull.last_endpoint().rsplit(':').next().unwrap().to_string();
+    let push = ctx.socket(SocketType::Push).unwrap();
+    push.connect(&format!("tcp://localhost:{port}")).unwrap();
+    push.send("by name").unwrap();
+    assert_eq!(pull.recv().unwrap().frames()[0], "by name");
+}
+
+/// A name that does not resolve is tried again and again, and the I/O thread keeps serving
+/// the context's other sockets meanwhile.
+#[test]
+fn a_name_that_does_not_resolve_is_retried_without_stalling_others() {
+    let ctx = Context::new();
+    let lost = ctx.socket(SocketType::Push).unwrap();
+    lost.set_reconnect_ivl(Duration::from_millis(50)).unwrap();
+    let events = lost.monitor().unwrap();
+    lost.connect("tcp://no-such-host.invalid:5555").unwrap();
+
+    let pull = ctx.socket(SocketType::Pull).unwrap();
+    pull.set_rcvtimeo(Some(WAIT)).unwrap();
+    pull.bind("tcp://127.0.0.1:*").unwrap();
+    let push = ctx.socket(SocketType::Push).unwrap();
+    push.connect(&pull.last_endpoint()).unwrap();
+    let start = Instant::now();
+    let mut retries = 0;
+    while retries < 3 {
+        let event = events.recv_timeout(Some(WAIT)).expect("no retry");
+        if event.event.name() == "connect_retried" {
+            retries += 1;
+        }
+        push.send("meanwhile").unwrap();
+        assert_eq!(pull.recv().unwrap().frames()[0], "meanwhile");
+    }
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
 }

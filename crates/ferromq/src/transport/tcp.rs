@@ -47,12 +47,17 @@ fn listen(addr: SocketAddr) -> io::Result<mio::net::TcpListener> {
     Ok(mio::net::TcpListener::from_std(socket.into()))
 }
 
-/// Starts a non-blocking connect to the first address the host resolves to.
-pub(crate) fn connect(host: &TcpHost, port: u16, ipv6: bool) -> io::Result<Stream> {
-    let addr = Endpoint::resolve_tcp(host, port, ipv6)?
+/// Looks a host up (a name may take the resolver's time: call it off the event loop) and
+/// picks the first address.
+pub(crate) fn resolve(host: &TcpHost, port: u16, ipv6: bool) -> io::Result<SocketAddr> {
+    Endpoint::resolve_tcp(host, port, ipv6)?
         .into_iter()
         .next()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "the host name has no address"))?;
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "the host name has no address"))
+}
+
+/// Starts a non-blocking connect.
+pub(crate) fn connect(addr: SocketAddr) -> io::Result<Stream> {
     let stream = mio::net::TcpStream::connect(addr)?;
     stream.set_nodelay(true)?;
     Ok(Stream::Tcp(stream))
