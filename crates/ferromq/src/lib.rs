@@ -29,6 +29,7 @@ mod monitor;
 mod options;
 mod pattern;
 mod pipe;
+mod poller;
 mod signal;
 mod socket;
 mod socket_options;
@@ -42,6 +43,7 @@ pub use ferromq_zmtp::SocketType;
 pub use message::{IntoFrame, Message};
 pub use monitor::{Event, Monitor, MonitorEvent};
 pub use options::ReconnectStop;
+pub use poller::{poll, PollItem, Poller};
 pub use socket::{Events, Socket};
 
 /// The README's examples, compiled and run by `cargo test`.

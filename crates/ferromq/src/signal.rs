@@ -4,8 +4,11 @@
 //! peers `notify` it when something the sleeper may want has happened. A notify with nobody
 //! asleep costs two atomic operations and no system call.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex};
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::Instant;
 
 #[derive(Debug, Default)]
@@ -14,6 +17,26 @@ pub(crate) struct Signal {
     sleepers: AtomicUsize,
     lock: Mutex<()>,
     wake: Condvar,
+    /// A file descriptor that turns readable on notify, for foreign event loops; made on
+    /// first use.
+    fd: OnceLock<ReadinessFd>,
+}
+
+/// One end of a socket pair that a notify writes a byte to, unless one is already there.
+#[derive(Debug)]
+struct ReadinessFd {
+    reader: UnixStream,
+    writer: UnixStream,
+    raised: AtomicBool,
+}
+
+impl ReadinessFd {
+    fn raise(&self) {
+        if !self.raised.swap(true, Ordering::SeqCst) {
+            // A full buffer already holds a byte: the fd is readable either way.
+            let _ = (&self.writer).write(&[1]);
+        }
+    }
 }
 
 impl Signal {
@@ -25,9 +48,41 @@ impl Signal {
     /// Tells any sleeper that something changed.
     pub(crate) fn notify(&self) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
+        if let Some(fd) = self.fd.get() {
+            fd.raise();
+        }
         if self.sleepers.load(Ordering::SeqCst) > 0 {
             let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
             self.wake.notify_all();
+        }
+    }
+
+    /// The readiness fd, made now if need be; it starts raised, so that a new watcher looks
+    /// at the socket once.
+    pub(crate) fn fd(&self) -> std::io::Result<RawFd> {
+        if self.fd.get().is_none() {
+            let (reader, writer) = UnixStream::pair()?;
+            reader.set_nonblocking(true)?;
+            writer.set_nonblocking(true)?;
+            let fd = ReadinessFd {
+                reader,
+                writer,
+                raised: AtomicBool::new(false),
+            };
+            fd.raise();
+            let _ = self.fd.set(fd);
+        }
+        Ok(self.fd.get().map(|fd| fd.reader.as_raw_fd()).unwrap_or(-1))
+    }
+
+    /// Lowers the readiness fd before the socket's state is looked at: a change after this
+    /// raises it again. (Draining first and clearing after loses nothing: a notify in between
+    /// is seen by the look that follows.)
+    pub(crate) fn lower_fd(&self) {
+        if let Some(fd) = self.fd.get() {
+            let mut buf = [0u8; 64];
+            while matches!((&fd.reader).read(&mut buf), Ok(n) if n > 0) {}
+            fd.raised.store(false, Ordering::SeqCst);
         }
     }
 

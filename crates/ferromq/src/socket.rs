@@ -491,7 +491,38 @@ impl Socket {
     /// (`ZMQ_EVENTS`). Looking for a message to receive takes it ahead for the next `recv`.
     pub fn events(&self) -> Result<Events> {
         self.alive()?;
+        self.shared.signal.lower_fd();
         Ok(self.with_core(SocketCore::events))
+    }
+
+    /// A file descriptor that becomes readable when this socket's readiness may have changed
+    /// (libzmq's `ZMQ_FD`), to plug the socket into any event loop (mio, tokio, glib, Python's
+    /// `selectors`). It is edge-triggered: readable means "look again", not "a message is
+    /// there". After it turns readable, call [`Socket::events`] (which also clears it), and
+    /// keep receiving (or sending) while `events` says you can, before waiting on the fd again:
+    ///
+    /// ```
+    /// use ferromq::{Context, SocketType};
+    /// let ctx = Context::new();
+    /// let pull = ctx.socket(SocketType::Pull)?;
+    /// pull.bind("inproc://fd-example")?;
+    /// let fd = pull.fd()?;
+    /// // ... register `fd` for readability in your loop; when it fires:
+    /// while pull.events()?.pollin {
+    ///     let msg = pull.try_recv()?;
+    ///     # let _ = msg;
+    /// }
+    /// # let _ = fd;
+    /// # Ok::<(), ferromq::Error>(())
+    /// ```
+    ///
+    /// The descriptor belongs to the socket: do not close it, and do not use it after the
+    /// socket is dropped.
+    pub fn fd(&self) -> Result<std::os::fd::RawFd> {
+        self.shared
+            .signal
+            .fd()
+            .map_err(|e| Error::io("cannot make the readiness fd", e))
     }
 
     /// Always false: `recv` returns whole messages, so no part of one is ever left to read
