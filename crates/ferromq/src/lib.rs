@@ -14,7 +14,8 @@
 //! subscriber.connect(&publisher.last_endpoint())?;
 //! # Ok::<(), ferromq::Error>(())
 //! ```
-// One `unsafe` block, in `transport`, reads from the kernel into uninitialised memory.
+// Two `unsafe` blocks, each with its SAFETY note: `transport` reads from the kernel into
+// uninitialised memory, and `tokio_socket` registers the readiness fd with tokio.
 #![deny(unsafe_code)]
 
 mod connection;
@@ -33,6 +34,8 @@ mod poller;
 mod signal;
 mod socket;
 mod socket_options;
+#[cfg(feature = "tokio")]
+mod tokio_socket;
 mod transport;
 
 pub use bytes::Bytes;
@@ -45,6 +48,8 @@ pub use monitor::{Event, Monitor, MonitorEvent};
 pub use options::ReconnectStop;
 pub use poller::{poll, PollItem, Poller};
 pub use socket::{Events, Socket};
+#[cfg(feature = "tokio")]
+pub use tokio_socket::AsyncSocket;
 
 /// The README's examples, compiled and run by `cargo test`.
 #[cfg(doctest)]
