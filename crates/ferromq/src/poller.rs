@@ -5,7 +5,7 @@
 //! to how many sockets there are. Raw file descriptors are reported level-triggered, as
 //! `zmq_poll` does: ready for as long as they are ready.
 
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
@@ -88,7 +88,7 @@ impl<'a> Poller<'a> {
             .position(Option::is_none)
             .unwrap_or(self.entries.len());
         let (fd, interest) = match target {
-            Target::Socket(socket) => (socket.fd()?, Interest::READABLE),
+            Target::Socket(socket) => (socket.fd()?.as_raw_fd(), Interest::READABLE),
             Target::Fd(fd) => (fd, interest(wanted)),
         };
         self.poll
@@ -136,7 +136,7 @@ impl<'a> Poller<'a> {
     pub fn remove(&mut self, index: usize) -> Result<()> {
         let entry = self.entry(index)?;
         let fd = match entry.target {
-            Target::Socket(socket) => socket.fd()?,
+            Target::Socket(socket) => socket.fd()?.as_raw_fd(),
             Target::Fd(fd) => fd,
         };
         let _ = self.poll.registry().deregister(&mut SourceFd(&fd));

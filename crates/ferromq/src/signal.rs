@@ -5,7 +5,7 @@
 //! asleep costs two atomic operations and no system call.
 
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock};
@@ -59,7 +59,7 @@ impl Signal {
 
     /// The readiness fd, made now if need be; it starts raised, so that a new watcher looks
     /// at the socket once.
-    pub(crate) fn fd(&self) -> std::io::Result<RawFd> {
+    pub(crate) fn fd(&self) -> std::io::Result<BorrowedFd<'_>> {
         if self.fd.get().is_none() {
             let (reader, writer) = UnixStream::pair()?;
             reader.set_nonblocking(true)?;
@@ -72,7 +72,10 @@ impl Signal {
             fd.raise();
             let _ = self.fd.set(fd);
         }
-        Ok(self.fd.get().map(|fd| fd.reader.as_raw_fd()).unwrap_or(-1))
+        match self.fd.get() {
+            Some(fd) => Ok(fd.reader.as_fd()),
+            None => Err(std::io::Error::other("the readiness fd could not be kept")),
+        }
     }
 
     /// Lowers the readiness fd before the socket's state is looked at: a change after this

@@ -516,9 +516,9 @@ impl Socket {
     /// # Ok::<(), ferromq::Error>(())
     /// ```
     ///
-    /// The descriptor belongs to the socket: do not close it, and do not use it after the
-    /// socket is dropped.
-    pub fn fd(&self) -> Result<std::os::fd::RawFd> {
+    /// The descriptor belongs to the socket and lives as long as it (`try_clone_to_owned`
+    /// gives one to hand on, for example to a child process).
+    pub fn fd(&self) -> Result<std::os::fd::BorrowedFd<'_>> {
         self.shared
             .signal
             .fd()

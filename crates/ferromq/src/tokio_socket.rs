@@ -61,7 +61,7 @@ impl AsyncSocket {
     /// Wraps a socket; must be called within a tokio runtime.
     #[allow(unsafe_code)]
     pub fn new(socket: Socket) -> Result<AsyncSocket> {
-        let fd = ReadinessFd(socket.fd()?);
+        let fd = ReadinessFd(socket.fd()?.as_raw_fd());
         // SAFETY: the descriptor is the socket's readiness fd, which stays open and the same for
         // as long as the socket lives; the socket is dropped after the `AsyncFd` (field order,
         // and `into_inner` drops the `AsyncFd` first), so it outlives the registration.
