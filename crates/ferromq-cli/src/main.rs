@@ -2,6 +2,7 @@
 
 #![forbid(unsafe_code)]
 
+mod deadline;
 mod format;
 mod monitor;
 mod perf;

@@ -2,10 +2,11 @@
 
 use std::io::Write;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ferromq::{Context, ErrorKind};
 
+use crate::deadline::Deadline;
 use crate::socket_args::SocketArgs;
 
 #[derive(clap::Args, Debug)]
@@ -38,20 +39,14 @@ pub(crate) fn run(args: Args) -> ExitCode {
     if let Err(code) = args.socket.attach(&socket) {
         return code;
     }
-    let deadline = args
-        .timeout
-        .map(|ms| Instant::now() + Duration::from_millis(ms));
+    let deadline = Deadline::new(args.timeout);
     let mut stdout = std::io::stdout().lock();
     let mut seen = 0u64;
     while args.count.is_none_or(|n| seen < n) {
-        let wait = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        if wait.is_some_and(|w| w.is_zero()) {
-            eprintln!(
-                "ferromq: timed out after {} ms with {seen} events",
-                args.timeout.unwrap_or(0)
-            );
-            return ExitCode::from(1);
-        }
+        let wait = match deadline.remaining(&format!("{seen} events")) {
+            Ok(wait) => wait,
+            Err(code) => return code,
+        };
         let event = match monitor.recv_timeout(wait) {
             Ok(event) => event,
             Err(e) if e.kind() == ErrorKind::WouldBlock => continue,

@@ -2,10 +2,11 @@
 
 use std::io::Write;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ferromq::{Context, ErrorKind, SocketType};
 
+use crate::deadline::Deadline;
 use crate::format::{render, Format};
 use crate::socket_args::SocketArgs;
 use crate::usage_error;
@@ -56,20 +57,14 @@ pub(crate) fn run(args: Args) -> ExitCode {
             }
         }
     }
-    let deadline = args
-        .timeout
-        .map(|ms| Instant::now() + Duration::from_millis(ms));
+    let deadline = Deadline::new(args.timeout);
     let mut stdout = std::io::stdout().lock();
     let mut received = 0u64;
     while args.count.is_none_or(|n| received < n) {
-        let wait = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        if wait.is_some_and(|w| w.is_zero()) {
-            eprintln!(
-                "ferromq: timed out after {} ms with {received} messages",
-                args.timeout.unwrap_or(0)
-            );
-            return ExitCode::from(1);
-        }
+        let wait = match deadline.remaining(&format!("{received} messages")) {
+            Ok(wait) => wait,
+            Err(code) => return code,
+        };
         let _ = socket.set_rcvtimeo(wait);
         match socket.recv() {
             Ok(msg) => {

@@ -12,12 +12,16 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::options::{Options, ReconnectStop};
 use crate::socket::Socket;
 
-/// A setter and a getter for an option that needs no checking.
+/// A setter and a getter for an option that needs no checking; with a function after the
+/// type, the value passes through it on the way in.
 macro_rules! plain_option {
     ($(#[$doc:meta])* $set:ident, $get:ident, $field:ident: $ty:ty) => {
+        plain_option!($(#[$doc])* $set, $get, $field: $ty, std::convert::identity);
+    };
+    ($(#[$doc:meta])* $set:ident, $get:ident, $field:ident: $ty:ty, $map:path) => {
         $(#[$doc])*
         pub fn $set(&self, value: $ty) -> Result<()> {
-            self.set_option(|o| o.$field = value);
+            self.set_option(|o| o.$field = $map(value));
             Ok(())
         }
 
@@ -219,40 +223,20 @@ impl Socket {
         Ok(())
     }
 
-    /// How long a new connection may take to finish its handshake. `None`: no limit.
-    /// Default 30 s.
-    pub fn set_handshake_ivl(&self, ivl: Option<Duration>) -> Result<()> {
-        self.set_option(|o| o.handshake_ivl = some_nonzero(ivl));
-        Ok(())
-    }
-
-    /// The value set with `set_handshake_ivl`.
-    pub fn handshake_ivl(&self) -> Option<Duration> {
-        self.option(|o| o.handshake_ivl)
-    }
-
-    /// Send a ZMTP PING to each ZMTP 3.1 peer this often; `None` (the default) sends none.
-    pub fn set_heartbeat_ivl(&self, ivl: Option<Duration>) -> Result<()> {
-        self.set_option(|o| o.heartbeat_ivl = some_nonzero(ivl));
-        Ok(())
-    }
-
-    /// The value set with `set_heartbeat_ivl`.
-    pub fn heartbeat_ivl(&self) -> Option<Duration> {
-        self.option(|o| o.heartbeat_ivl)
-    }
-
-    /// Close a connection when nothing arrives this long after a PING. `None` (the default)
-    /// uses `heartbeat_ivl`.
-    pub fn set_heartbeat_timeout(&self, timeout: Option<Duration>) -> Result<()> {
-        self.set_option(|o| o.heartbeat_timeout = some_nonzero(timeout));
-        Ok(())
-    }
-
-    /// The value set with `set_heartbeat_timeout`.
-    pub fn heartbeat_timeout(&self) -> Option<Duration> {
-        self.option(|o| o.heartbeat_timeout)
-    }
+    plain_option!(
+        /// How long a new connection may take to finish its handshake. `None` (or zero): no
+        /// limit. Default 30 s.
+        set_handshake_ivl, handshake_ivl, handshake_ivl: Option<Duration>, some_nonzero
+    );
+    plain_option!(
+        /// Send a ZMTP PING to each ZMTP 3.1 peer this often; `None` (the default) sends none.
+        set_heartbeat_ivl, heartbeat_ivl, heartbeat_ivl: Option<Duration>, some_nonzero
+    );
+    plain_option!(
+        /// Close a connection when nothing arrives this long after a PING. `None` (the
+        /// default) uses `heartbeat_ivl`.
+        set_heartbeat_timeout, heartbeat_timeout, heartbeat_timeout: Option<Duration>, some_nonzero
+    );
 
     /// Ask peers to close the connection when they hear nothing from this socket for this
     /// long (sent in PINGs, in tenths of a second, at most 6553.5 s).

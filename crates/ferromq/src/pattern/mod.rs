@@ -6,6 +6,7 @@ mod pair;
 mod pipeline;
 mod pubsub;
 mod reqrep;
+mod rotation;
 mod routing;
 mod stream;
 pub(crate) mod trie;
