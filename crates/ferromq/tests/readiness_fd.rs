@@ -33,5 +33,7 @@ fn pythons_selectors_drive_a_socket_through_its_readiness_fd() {
     assert_eq!(received, expected);
     let summary = stdout.lines().last().unwrap();
     let wakeups: usize = summary.split_whitespace().nth(5).unwrap().parse().unwrap();
-    assert!((1..=30).contains(&wakeups), "{summary}");
+    // "Readable" means "look again": a new fd and a peer's arrival wake it too. A fd that was
+    // never lowered would spin through thousands of wake-ups.
+    assert!((1..=60).contains(&wakeups), "{summary}");
 }

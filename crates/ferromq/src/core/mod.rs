@@ -1,0 +1,276 @@
+//! The state of one socket: its listeners, its pipes and its pattern, behind one lock that the
+//! user's thread and the I/O thread take in turn. Either thread may do the I/O: the user's
+//! thread writes straight to an idle connection, the I/O thread does what happens in the
+//! background.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ferromq_zmtp::{Handshake, HandshakeConfig, SocketType};
+use slab::Slab;
+
+use crate::connection::{ConnectionOptions, Heartbeat};
+use crate::error::Result;
+use crate::inproc::InprocPeer;
+use crate::io_thread::IoShared;
+use crate::message::Message;
+use crate::monitor::{Event, Monitors};
+use crate::options::Options;
+use crate::pattern::{Pattern, Sent};
+use crate::pipe::{PipeKind, Pipes};
+use crate::signal::Signal;
+use crate::socket::Events;
+use crate::transport::{Listener, StreamSettings};
+
+mod connections;
+mod endpoints;
+
+/// Token bit that marks a listener rather than a pipe.
+const LISTENER: u32 = 1 << 31;
+
+#[derive(Debug)]
+struct Bound {
+    listener: Listener,
+    endpoint: String,
+}
+
+#[derive(Debug)]
+pub(crate) struct SocketCore {
+    pub socket_type: SocketType,
+    pub options: Options,
+    id: u32,
+    io: Arc<IoShared>,
+    signal: Arc<Signal>,
+    pipes: Pipes,
+    listeners: Slab<Bound>,
+    pattern: Box<dyn Pattern>,
+    pub last_endpoint: String,
+    recv_since_send: bool,
+    flush_requested: bool,
+    timer_armed: Option<Instant>,
+    linger_deadline: Option<Instant>,
+    /// The user should look again: something arrived, left or made room.
+    pub notify: bool,
+    pub monitors: Monitors,
+    /// A message taken ahead by `events`, for the next `recv`.
+    prefetched: Option<Message>,
+    /// Name look-ups started, to tell their answers apart.
+    lookups: u64,
+}
+
+impl SocketCore {
+    pub(crate) fn new(
+        socket_type: SocketType,
+        pattern: Box<dyn Pattern>,
+        id: u32,
+        io: Arc<IoShared>,
+        signal: Arc<Signal>,
+    ) -> SocketCore {
+        let options = Options::default();
+        SocketCore {
+            socket_type,
+            pipes: Pipes::new(options.sndhwm, options.rcvhwm),
+            options,
+            id,
+            io,
+            signal,
+            listeners: Slab::new(),
+            pattern,
+            last_endpoint: String::new(),
+            recv_since_send: false,
+            flush_requested: false,
+            timer_armed: None,
+            linger_deadline: None,
+            notify: false,
+            monitors: Monitors::default(),
+            prefetched: None,
+            lookups: 0,
+        }
+    }
+
+    /// Reports an event to the socket's monitors, if it has any.
+    fn emit(
+        &mut self,
+        event: impl FnOnce() -> Event,
+        endpoint: &str,
+        peer_address: &str,
+    ) {
+        if !self.monitors.is_empty() {
+            let remote = if peer_address.is_empty() {
+                String::new()
+            } else {
+                format!("tcp://{peer_address}")
+            };
+            self.monitors.emit(event(), endpoint, &remote);
+        }
+    }
+
+    /// Takes new high-water marks into account.
+    pub(crate) fn options_changed(&mut self) {
+        self.pipes.sndhwm = self.options.sndhwm;
+        self.pipes.rcvhwm = self.options.rcvhwm;
+        self.pipes.conflate = self.options.conflate;
+        for (_, pipe) in self.pipes.slab.iter() {
+            if let PipeKind::Inproc(end) = &pipe.kind {
+                end.set_hwm(self.options.sndhwm, self.options.rcvhwm);
+            }
+        }
+        self.pattern.configure(&self.options);
+    }
+
+    /// The handshake a new connection starts with; none for a STREAM socket, whose
+    /// connections carry raw bytes.
+    fn handshake(&self) -> Option<Handshake> {
+        (self.socket_type != SocketType::Stream).then(|| {
+            Handshake::new(HandshakeConfig {
+                socket_type: self.socket_type,
+                routing_id: self.options.routing_id.clone(),
+                properties: self.options.metadata.clone(),
+            })
+        })
+    }
+
+    fn connection_options(&self) -> ConnectionOptions {
+        let o = &self.options;
+        ConnectionOptions {
+            maxmsgsize: o.maxmsgsize,
+            handshake_ivl: o.handshake_ivl,
+            heartbeat: Heartbeat {
+                ivl: o.heartbeat_ivl,
+                timeout: o.heartbeat_timeout,
+                ttl: o.heartbeat_ttl,
+            },
+        }
+    }
+
+    fn stream_settings(&self) -> StreamSettings {
+        let o = &self.options;
+        StreamSettings {
+            keepalive: o.tcp_keepalive,
+            keepalive_idle: o.tcp_keepalive_idle,
+            keepalive_cnt: o.tcp_keepalive_cnt,
+            keepalive_intvl: o.tcp_keepalive_intvl,
+            sndbuf: o.sndbuf,
+            rcvbuf: o.rcvbuf,
+            tos: o.tos,
+        }
+    }
+
+    /// The pause after `current`: doubled up to `reconnect_ivl_max`, when that is set.
+    fn next_backoff(&self, current: Duration) -> Duration {
+        let (ivl, max) = (self.options.reconnect_ivl, self.options.reconnect_ivl_max);
+        if max > ivl {
+            (current * 2).clamp(ivl, max)
+        } else {
+            ivl
+        }
+    }
+
+    /// What this socket tells an inproc peer about itself.
+    pub(crate) fn inproc_peer(&self) -> InprocPeer {
+        InprocPeer {
+            routing_id: self.options.routing_id.clone(),
+            signal: Arc::clone(&self.signal),
+            sndhwm: self.options.sndhwm,
+            rcvhwm: self.options.rcvhwm,
+        }
+    }
+
+    pub(crate) fn send(&mut self, msg: Message) -> Result<Sent> {
+        self.pipes.eager = self.recv_since_send;
+        self.recv_since_send = false;
+        let sent = self.pattern.send(&mut self.pipes, msg);
+        self.after_user_op();
+        sent
+    }
+
+    pub(crate) fn recv(&mut self) -> Result<Option<Message>> {
+        if let Some(msg) = self.prefetched.take() {
+            self.recv_since_send = true;
+            return Ok(Some(msg));
+        }
+        let msg = self.pattern.recv(&mut self.pipes);
+        if matches!(msg, Ok(Some(_))) {
+            self.recv_since_send = true;
+        }
+        self.after_user_op();
+        msg
+    }
+
+    /// Whether a message can be received, and one sent, without waiting. To know the first,
+    /// the next message is taken ahead and kept for the next `recv`.
+    pub(crate) fn events(&mut self) -> Events {
+        if self.prefetched.is_none() {
+            if let Ok(Some(msg)) = self.pattern.recv(&mut self.pipes) {
+                self.prefetched = Some(msg);
+            }
+        }
+        // A REQ or REP whose message was only taken ahead has not had its turn yet: it may
+        // not send until the user has received it (a relaxed REQ may).
+        let owes_recv = self.prefetched.is_some()
+            && (self.socket_type == SocketType::Rep
+                || (self.socket_type == SocketType::Req && !self.options.req_relaxed));
+        let events = Events {
+            pollin: self.prefetched.is_some(),
+            pollout: !owes_recv && self.pattern.can_send(&self.pipes),
+        };
+        self.after_user_op();
+        events
+    }
+
+    pub(crate) fn dropped_messages(&self) -> u64 {
+        self.pattern.dropped()
+    }
+
+    pub(crate) fn subscribe(&mut self, topic: &[u8], subscribe: bool) -> Result<()> {
+        let result = self.pattern.subscribe(&mut self.pipes, topic, subscribe);
+        self.after_user_op();
+        result
+    }
+
+    fn after_user_op(&mut self) {
+        self.sweep();
+        if self.pipes.flush_wanted && !self.flush_requested {
+            self.flush_requested = true;
+            self.io.request_flush(self.id);
+        }
+        self.pipes.flush_wanted = false;
+    }
+
+    fn has_pending_output(&self) -> bool {
+        self.pipes.slab.iter().any(|(_, p)| match &p.kind {
+            PipeKind::Stream(s) => !s.out.is_empty() || !s.pending.is_empty(),
+            PipeKind::Inproc(_) => false,
+        })
+    }
+
+    /// Stops listening and closes inproc pipes; returns true when queued messages must still
+    /// be written, within the linger period.
+    pub(crate) fn close(&mut self) -> bool {
+        for (_, mut bound) in std::mem::take(&mut self.listeners) {
+            bound.listener.deregister(&self.io.registry);
+            self.emit(|| Event::Closed, &bound.endpoint, "");
+        }
+        self.close_pipes(|p| matches!(p.kind, PipeKind::Inproc(_)));
+        if self.options.linger.is_some_and(|l| l.is_zero()) || !self.has_pending_output() {
+            self.terminate();
+            return false;
+        }
+        self.linger_deadline = self.options.linger.map(|l| Instant::now() + l);
+        self.arm_timer();
+        true
+    }
+
+    pub(crate) fn linger_done(&self, now: Instant) -> bool {
+        !self.has_pending_output() || self.linger_deadline.is_some_and(|d| d <= now)
+    }
+
+    /// Drops every connection at once.
+    pub(crate) fn terminate(&mut self) {
+        let keys: Vec<usize> = self.pipes.slab.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            self.remove_pipe(key);
+        }
+        self.monitors.stop(&self.last_endpoint);
+    }
+}
