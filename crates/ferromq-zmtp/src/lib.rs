@@ -11,6 +11,7 @@ pub mod frame;
 pub mod greeting;
 pub mod handshake;
 pub mod socket_type;
+pub mod z85;
 
 pub use command::{Command, Metadata};
 pub use error::ProtocolError;
@@ -18,3 +19,4 @@ pub use frame::{encode_frame, frame_header, Frame, FrameDecoder, MAX_FRAME_SIZE}
 pub use greeting::{Greeting, Mechanism, Version, GREETING_LEN};
 pub use handshake::{Handshake, HandshakeConfig, PeerInfo};
 pub use socket_type::SocketType;
+pub use z85::Z85Error;
