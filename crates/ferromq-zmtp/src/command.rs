@@ -64,7 +64,7 @@ impl Metadata {
     }
 
     /// As `decode`, with the values sharing the buffer of `data`.
-    fn parse(mut data: Bytes) -> Result<Metadata, ProtocolError> {
+    pub(crate) fn parse(mut data: Bytes) -> Result<Metadata, ProtocolError> {
         let mut properties = Vec::new();
         while !data.is_empty() {
             let name = take_short(&mut data).ok_or(ProtocolError::BadMetadata(

@@ -26,4 +26,11 @@ pub enum ProtocolError {
     IncompatibleSocketType { ours: &'static str, peer: String },
     #[error("peer sent ERROR: {0}")]
     PeerError(String),
+    #[error("both peers are {role}s of the {mechanism} mechanism; one must be the server")]
+    RoleMismatch {
+        mechanism: String,
+        role: &'static str,
+    },
+    #[error("authentication failed with status {status_code}: {text}")]
+    AuthenticationFailed { status_code: u16, text: String },
 }

@@ -1,11 +1,16 @@
-//! The handshake of one connection: greeting, then the mechanism's commands (NULL: READY).
+//! The handshake of one connection: greeting, then the security mechanism's commands (NULL:
+//! READY; PLAIN: HELLO, WELCOME, INITIATE, READY), with a pause on a server while the caller
+//! authenticates the client.
 
 use bytes::{Buf, Bytes, BytesMut};
 
 use crate::greeting::{self, GREETING_LEN};
 use crate::{
-    Command, Frame, FrameDecoder, Greeting, Mechanism, Metadata, ProtocolError, SocketType, Version,
+    AuthReply, AuthRequest, Command, Frame, FrameDecoder, Greeting, Mechanism, Metadata,
+    ProtocolError, Security, SocketType, Version,
 };
+
+mod plain;
 
 /// What this side says about itself in the handshake.
 #[derive(Debug, Clone)]
@@ -15,6 +20,8 @@ pub struct HandshakeConfig {
     pub routing_id: Bytes,
     /// Further properties to send in READY (`X-...` application metadata).
     pub properties: Vec<(String, Bytes)>,
+    /// The security mechanism and this side's role in it; `Security::Null` by default.
+    pub security: Security,
 }
 
 /// What the handshake learnt about the peer.
@@ -25,8 +32,14 @@ pub struct PeerInfo {
     pub socket_type: SocketType,
     /// The peer's `Identity` property, empty if it sent none.
     pub routing_id: Bytes,
-    /// Every property the peer sent in READY.
+    /// Every property the peer sent in READY (or, from a client, in INITIATE).
     pub properties: Metadata,
+    /// The User-Id the authenticator gave a server for this client; empty on a client and
+    /// under NULL.
+    pub user_id: Bytes,
+    /// The metadata the authenticator gave with its verdict (ZAP metadata), which libzmq adds
+    /// to the properties of every message from this peer.
+    pub zap_properties: Metadata,
 }
 
 /// The version this side speaks.
@@ -44,7 +57,11 @@ const MAX_HANDSHAKE_FRAME: u64 = 64 * 1024;
 #[derive(Debug)]
 pub struct Handshake {
     config: HandshakeConfig,
-    security: Security,
+    mechanism: MechanismState,
+    /// What the authenticator said of the client, on a server.
+    verdict: Verdict,
+    /// The version in the peer's greeting, once it has come.
+    peer_version: Version,
     state: State,
     frames: FrameDecoder,
     /// Bytes waiting for `write_to`.
@@ -60,8 +77,12 @@ enum State {
     /// The peer speaks ZMTP 3.x and all our greeting is sent; the rest of the peer's is awaited.
     Greeting(PeerGreeting),
     /// Greetings are exchanged; the security mechanism's commands are under way.
-    Security {
-        peer_version: Version,
+    Security,
+    /// A server has the client's credentials; the caller's verdict is awaited. Bytes that
+    /// arrive meanwhile wait in the input.
+    Authenticating {
+        request: AuthRequest,
+        reply: Option<AuthReply>,
     },
     Done,
     Failed(ProtocolError),
@@ -69,9 +90,33 @@ enum State {
 
 /// The security mechanism, with its own progress through its commands.
 #[derive(Debug)]
-enum Security {
+enum MechanismState {
     /// Each side sends READY with its metadata and takes the peer's; nothing is checked.
     Null,
+    PlainClient {
+        username: Bytes,
+        password: Bytes,
+        progress: plain::Client,
+    },
+    PlainServer(plain::Server),
+}
+
+/// What a mechanism asks of the handshake after a command.
+#[derive(Debug)]
+enum Step {
+    /// The next command from the peer is awaited.
+    Continue,
+    /// The client's credentials need the caller's verdict.
+    Authenticate(AuthRequest),
+    /// The mechanism is done; the peer's metadata is to be checked.
+    Done(Metadata),
+}
+
+/// What a server learnt from its authenticator, for `PeerInfo`.
+#[derive(Debug, Default)]
+struct Verdict {
+    user_id: Bytes,
+    zap_properties: Metadata,
 }
 
 /// The peer's greeting, as far as it has arrived.
@@ -112,31 +157,101 @@ impl PeerGreeting {
     }
 }
 
-impl Security {
+impl MechanismState {
+    fn new(security: &Security) -> MechanismState {
+        match security {
+            Security::Null => MechanismState::Null,
+            Security::PlainClient { username, password } => MechanismState::PlainClient {
+                username: username.clone(),
+                password: password.clone(),
+                progress: plain::Client::Welcome,
+            },
+            Security::PlainServer => MechanismState::PlainServer(plain::Server::Hello),
+        }
+    }
+
     fn mechanism(&self) -> Mechanism {
         match self {
-            Security::Null => Mechanism::Null,
+            MechanismState::Null => Mechanism::Null,
+            MechanismState::PlainClient { .. } | MechanismState::PlainServer(_) => Mechanism::Plain,
         }
+    }
+
+    /// The greeting's as-server field; NULL has no roles, so it is 0 (RFC 23).
+    fn as_server(&self) -> bool {
+        matches!(self, MechanismState::PlainServer(_))
+    }
+
+    /// Whether this side may answer with ERROR: PLAIN and CURVE clients never send it
+    /// (RFC 24, RFC 26).
+    fn may_send_error(&self) -> bool {
+        !matches!(self, MechanismState::PlainClient { .. })
     }
 
     /// Queues what this side says first, once the greetings are exchanged.
-    fn start(&self, metadata: Metadata, out: &mut BytesMut) {
+    fn start(&self, metadata: &Metadata, out: &mut BytesMut) {
         match self {
-            Security::Null => Command::Ready(metadata).encode(out),
+            MechanismState::Null => Command::Ready(metadata.clone()).encode(out),
+            MechanismState::PlainClient {
+                username, password, ..
+            } => plain::hello(username, password).encode(out),
+            MechanismState::PlainServer(_) => {}
         }
     }
 
-    /// Takes one command from the peer; returns the peer's metadata once the mechanism is done.
-    fn on_command(&mut self, command: Command) -> Result<Option<Metadata>, ProtocolError> {
-        match (self, command) {
-            (_, Command::Error { reason }) => Err(ProtocolError::PeerError(
-                String::from_utf8_lossy(&reason).into_owned(),
-            )),
-            (Security::Null, Command::Ready(metadata)) => Ok(Some(metadata)),
-            (_, other) => Err(ProtocolError::UnexpectedCommand(
-                String::from_utf8_lossy(other.name()).into_owned(),
-            )),
+    /// Takes one command from the peer.
+    fn on_command(
+        &mut self,
+        command: Command,
+        metadata: &Metadata,
+        out: &mut BytesMut,
+    ) -> Result<Step, ProtocolError> {
+        if let Command::Error { reason } = &command {
+            return Err(peer_error(reason));
         }
+        match self {
+            MechanismState::Null => match command {
+                Command::Ready(peer) => Ok(Step::Done(peer)),
+                other => Err(unexpected(&other)),
+            },
+            MechanismState::PlainClient { progress, .. } => {
+                progress.on_command(command, metadata, out)
+            }
+            MechanismState::PlainServer(progress) => progress.on_command(command),
+        }
+    }
+
+    /// The authenticator accepted the client.
+    fn on_accept(&mut self, out: &mut BytesMut) -> Step {
+        match self {
+            MechanismState::PlainServer(progress) => progress.on_accept(out),
+            // Only a server asks for a verdict.
+            MechanismState::Null | MechanismState::PlainClient { .. } => Step::Continue,
+        }
+    }
+
+    /// Queues what follows the peer's accepted metadata: a server's READY.
+    fn finish(&mut self, metadata: &Metadata, out: &mut BytesMut) {
+        if let MechanismState::PlainServer(_) = self {
+            Command::Ready(metadata.clone()).encode(out);
+        }
+    }
+}
+
+/// The error for a command the mechanism does not expect now.
+fn unexpected(command: &Command) -> ProtocolError {
+    ProtocolError::UnexpectedCommand(String::from_utf8_lossy(command.name()).into_owned())
+}
+
+/// The error for the peer's ERROR. A reason that is a ZAP status code (300, 400 or 500) is an
+/// authentication failure, which is how a libzmq server reports one.
+fn peer_error(reason: &[u8]) -> ProtocolError {
+    match reason {
+        [b'3'..=b'5', b'0', b'0'] => ProtocolError::AuthenticationFailed {
+            status_code: u16::from(reason[0] - b'0') * 100,
+            text: "refused by the server".into(),
+        },
+        _ => ProtocolError::PeerError(String::from_utf8_lossy(reason).into_owned()),
     }
 }
 
@@ -144,8 +259,10 @@ impl Handshake {
     /// Starts a handshake; the first bytes to send are ready at once.
     pub fn new(config: HandshakeConfig) -> Handshake {
         let mut handshake = Handshake {
+            mechanism: MechanismState::new(&config.security),
             config,
-            security: Security::Null,
+            verdict: Verdict::default(),
+            peer_version: OUR_VERSION,
             state: State::Signature(PeerGreeting {
                 bytes: [0; GREETING_LEN],
                 received: 0,
@@ -170,6 +287,9 @@ impl Handshake {
     /// is complete; any bytes after it (the first frames) stay in `input`. After an error, the
     /// bytes `write_to` yields (an ERROR command) should be sent before closing.
     ///
+    /// `Ok(None)` with `auth_request` returning a request means the handshake waits for
+    /// `auth_reply`, and takes no more input until then.
+    ///
     /// Once the peer has been returned, later calls return `Ok(None)` and leave `input` alone;
     /// once an error has been returned, later calls return it again.
     pub fn read_from(&mut self, input: &mut BytesMut) -> Result<Option<PeerInfo>, ProtocolError> {
@@ -180,9 +300,31 @@ impl Handshake {
         result
     }
 
+    /// On a server, the client's credentials while they wait for the caller's verdict; the
+    /// caller authenticates them (through ZAP, say) and answers with `auth_reply`.
+    pub fn auth_request(&self) -> Option<&AuthRequest> {
+        match &self.state {
+            State::Authenticating {
+                request,
+                reply: None,
+                ..
+            } => Some(request),
+            _ => None,
+        }
+    }
+
+    /// Gives the verdict on `auth_request`. The handshake goes on at the next `read_from`
+    /// (call it even with no new input), after which `write_to` has the answer for the client:
+    /// the mechanism's next command, or ERROR if refused. Ignored unless a verdict is awaited.
+    pub fn auth_reply(&mut self, reply: AuthReply) {
+        if let State::Authenticating { reply: slot, .. } = &mut self.state {
+            slot.get_or_insert(reply);
+        }
+    }
+
     fn advance(&mut self, input: &mut BytesMut) -> Result<Option<PeerInfo>, ProtocolError> {
         loop {
-            match &mut self.state {
+            let step = match &mut self.state {
                 State::Signature(peer) => {
                     let complete = peer.fill(input, PARTIAL_GREETING_LEN);
                     peer.check_version()?;
@@ -194,26 +336,21 @@ impl Handshake {
                     self.pending
                         .extend_from_slice(&greeting[PARTIAL_GREETING_LEN..]);
                     self.state = State::Greeting(peer);
+                    continue;
                 }
                 State::Greeting(peer) => {
                     if !peer.fill(input, GREETING_LEN) {
                         return Ok(None);
                     }
                     let greeting = Greeting::decode(&peer.bytes)?;
-                    let ours = self.security.mechanism();
-                    if greeting.mechanism != ours {
-                        return Err(ProtocolError::MechanismMismatch {
-                            ours: ours.name().to_owned(),
-                            theirs: greeting.mechanism.name().to_owned(),
-                        });
-                    }
-                    self.security.start(self.our_metadata(), &mut self.pending);
-                    self.state = State::Security {
-                        peer_version: greeting.version,
-                    };
+                    self.check_greeting(&greeting)?;
+                    self.mechanism
+                        .start(&self.our_metadata(), &mut self.pending);
+                    self.peer_version = greeting.version;
+                    self.state = State::Security;
+                    continue;
                 }
-                State::Security { peer_version } => {
-                    let peer_version = *peer_version;
+                State::Security => {
                     let command = match self.frames.decode(input)? {
                         None => return Ok(None),
                         Some(Frame::Command(command)) => command,
@@ -221,23 +358,75 @@ impl Handshake {
                             return Err(ProtocolError::UnexpectedCommand("message".into()))
                         }
                     };
-                    if let Some(metadata) = self.security.on_command(command)? {
-                        let peer = self.accept(peer_version, metadata)?;
-                        self.state = State::Done;
-                        return Ok(Some(peer));
-                    }
+                    let metadata = self.our_metadata();
+                    self.mechanism
+                        .on_command(command, &metadata, &mut self.pending)?
                 }
+                State::Authenticating { reply, .. } => match reply.take() {
+                    None => return Ok(None),
+                    Some(AuthReply::Refuse { status_code, text }) => {
+                        // libzmq sends the bare status code, which its clients recognise.
+                        let reason = Bytes::from(status_code.to_string());
+                        Command::Error { reason }.encode(&mut self.pending);
+                        return Err(ProtocolError::AuthenticationFailed { status_code, text });
+                    }
+                    Some(AuthReply::Accept {
+                        user_id,
+                        properties,
+                    }) => {
+                        self.verdict = Verdict {
+                            user_id,
+                            zap_properties: properties,
+                        };
+                        self.mechanism.on_accept(&mut self.pending)
+                    }
+                },
                 State::Done => return Ok(None),
                 State::Failed(err) => return Err(err.clone()),
+            };
+            match step {
+                Step::Continue => self.state = State::Security,
+                Step::Authenticate(request) => {
+                    self.state = State::Authenticating {
+                        request,
+                        reply: None,
+                    };
+                }
+                Step::Done(metadata) => {
+                    let peer = self.accept(metadata)?;
+                    self.mechanism
+                        .finish(&self.our_metadata(), &mut self.pending);
+                    self.state = State::Done;
+                    return Ok(Some(peer));
+                }
             }
         }
+    }
+
+    /// Checks that the peer uses our mechanism, in the other role where it has roles.
+    fn check_greeting(&self, greeting: &Greeting) -> Result<(), ProtocolError> {
+        let ours = self.mechanism.mechanism();
+        if greeting.mechanism != ours {
+            return Err(ProtocolError::MechanismMismatch {
+                ours: ours.name().to_owned(),
+                theirs: greeting.mechanism.name().to_owned(),
+            });
+        }
+        let as_server = self.mechanism.as_server();
+        if ours != Mechanism::Null && greeting.as_server == as_server {
+            return Err(ProtocolError::RoleMismatch {
+                mechanism: ours.name().to_owned(),
+                role: if as_server { "server" } else { "client" },
+            });
+        }
+        Ok(())
     }
 
     fn our_greeting(&self) -> [u8; GREETING_LEN] {
         Greeting {
             version: OUR_VERSION,
-            mechanism: self.security.mechanism(),
-            as_server: false,
+            mechanism: self.mechanism.mechanism(),
+            as_server: self.mechanism.as_server(),
         }
         .encode()
     }
@@ -259,12 +448,8 @@ impl Handshake {
     }
 
     /// Checks the peer's metadata; a peer refused for its socket type is told why with ERROR
-    /// (RFC 23, "The Socket-Type Property").
-    fn accept(
-        &mut self,
-        peer_version: Version,
-        metadata: Metadata,
-    ) -> Result<PeerInfo, ProtocolError> {
+    /// (RFC 23, "The Socket-Type Property"), where this side may send ERROR.
+    fn accept(&mut self, metadata: Metadata) -> Result<PeerInfo, ProtocolError> {
         let ours = self.config.socket_type;
         let Some(name) = metadata.get("Socket-Type") else {
             self.queue_error("Missing socket type");
@@ -280,19 +465,24 @@ impl Handshake {
                 });
             }
         };
+        let verdict = std::mem::take(&mut self.verdict);
         Ok(PeerInfo {
-            version: peer_version.min(OUR_VERSION),
+            version: self.peer_version.min(OUR_VERSION),
             socket_type,
             routing_id: metadata.get("Identity").cloned().unwrap_or_default(),
             properties: metadata,
+            user_id: verdict.user_id,
+            zap_properties: verdict.zap_properties,
         })
     }
 
     fn queue_error(&mut self, reason: &'static str) {
-        Command::Error {
-            reason: Bytes::from_static(reason.as_bytes()),
+        if self.mechanism.may_send_error() {
+            Command::Error {
+                reason: Bytes::from_static(reason.as_bytes()),
+            }
+            .encode(&mut self.pending);
         }
-        .encode(&mut self.pending);
     }
 }
 

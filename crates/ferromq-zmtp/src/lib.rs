@@ -10,6 +10,7 @@ pub mod error;
 pub mod frame;
 pub mod greeting;
 pub mod handshake;
+pub mod security;
 pub mod socket_type;
 pub mod z85;
 
@@ -18,5 +19,6 @@ pub use error::ProtocolError;
 pub use frame::{encode_frame, frame_header, Frame, FrameDecoder, MAX_FRAME_SIZE};
 pub use greeting::{Greeting, Mechanism, Version, GREETING_LEN};
 pub use handshake::{Handshake, HandshakeConfig, PeerInfo};
+pub use security::{AuthReply, AuthRequest, Credentials, Security};
 pub use socket_type::SocketType;
 pub use z85::Z85Error;

@@ -32,6 +32,7 @@ fn run(stream: &[u8], sizes: &[u8]) -> Outcome {
         socket_type: SocketType::Push,
         routing_id: Default::default(),
         properties: Vec::new(),
+        security: Default::default(),
     });
     let mut input = BytesMut::new();
     let mut output = BytesMut::new();

@@ -3,11 +3,14 @@ use proptest::prelude::*;
 
 use super::*;
 
+mod plain;
+
 fn config(socket_type: SocketType) -> HandshakeConfig {
     HandshakeConfig {
         socket_type,
         routing_id: Bytes::new(),
         properties: Vec::new(),
+        security: Security::Null,
     }
 }
 
@@ -81,6 +84,8 @@ fn against_a_libzmq_push_peer() {
             socket_type: SocketType::Push,
             routing_id: Bytes::new(),
             properties: Metadata(vec![("Socket-Type".into(), Bytes::from_static(b"PUSH"))]),
+            user_id: Bytes::new(),
+            zap_properties: Metadata::default(),
         }
     );
     // The message after READY is left for the frame decoder.
@@ -105,6 +110,7 @@ fn only_req_dealer_and_router_send_an_identity() {
             socket_type,
             routing_id: Bytes::from_static(b"id"),
             properties: vec![("X-App".into(), Bytes::from_static(b"v"))],
+            security: Security::Null,
         });
         assert_eq!(feed(&mut handshake, &greeting(3, 1, b"NULL")), Ok(None));
         let mut expected = greeting(3, 1, b"NULL");
@@ -155,32 +161,76 @@ fn a_later_peer_gives_our_version() {
     assert_eq!(info.version, Version { major: 3, minor: 1 });
 }
 
-/// Drives two handshakes against each other, moving `step` bytes at a time each way.
-fn run_pair(a: HandshakeConfig, b: HandshakeConfig, step: usize) -> (PeerInfo, PeerInfo) {
-    let (mut a, mut b) = (Handshake::new(a), Handshake::new(b));
-    let (mut a_to_b, mut b_to_a) = (BytesMut::new(), BytesMut::new());
-    let (mut a_in, mut b_in) = (BytesMut::new(), BytesMut::new());
-    let (mut a_peer, mut b_peer) = (None, None);
-    for _ in 0..10_000 {
-        a.write_to(&mut a_to_b);
-        b.write_to(&mut b_to_a);
-        let n = step.min(a_to_b.len());
-        b_in.extend_from_slice(&a_to_b.split_to(n));
-        let n = step.min(b_to_a.len());
-        a_in.extend_from_slice(&b_to_a.split_to(n));
-        if a_peer.is_none() {
-            a_peer = a.read_from(&mut a_in).unwrap();
+/// How a pair of handshakes ended: each side's result, `None` for a side still waiting when
+/// nothing more could happen.
+type Outcomes = (
+    Option<Result<PeerInfo, ProtocolError>>,
+    Option<Result<PeerInfo, ProtocolError>>,
+);
+
+/// Drives two handshakes against each other, moving `step` bytes at a time each way, and
+/// answers a server's authentication with `verdict`.
+fn drive(
+    a: Handshake,
+    b: Handshake,
+    step: usize,
+    verdict: &dyn Fn(&AuthRequest) -> AuthReply,
+) -> Outcomes {
+    let mut sides = [(a, BytesMut::new(), None), (b, BytesMut::new(), None)];
+    let mut wires = [BytesMut::new(), BytesMut::new()];
+    for _ in 0..100_000 {
+        let mut moved = false;
+        for from in 0..2 {
+            sides[from].0.write_to(&mut wires[from]);
+            let n = step.min(wires[from].len());
+            moved |= n > 0;
+            let bytes = wires[from].split_to(n);
+            sides[1 - from].1.extend_from_slice(&bytes);
         }
-        if b_peer.is_none() {
-            b_peer = b.read_from(&mut b_in).unwrap();
+        for (handshake, input, outcome) in &mut sides {
+            if outcome.is_some() {
+                continue;
+            }
+            match handshake.read_from(input) {
+                Ok(None) => {
+                    if let Some(request) = handshake.auth_request() {
+                        let reply = verdict(request);
+                        handshake.auth_reply(reply);
+                        moved = true;
+                    }
+                }
+                Ok(Some(peer)) => *outcome = Some(Ok(peer)),
+                Err(err) => *outcome = Some(Err(err)),
+            }
         }
-        if let (Some(a_peer), Some(b_peer)) = (&a_peer, &b_peer) {
-            assert!(a_in.is_empty() && b_in.is_empty());
-            assert!(a_to_b.is_empty() && b_to_a.is_empty());
-            return (a_peer.clone(), b_peer.clone());
+        for (side, wire) in sides.iter_mut().zip(&mut wires) {
+            side.0.write_to(wire);
+            moved |= !wire.is_empty();
+        }
+        let [(_, a_in, a_out), (_, b_in, b_out)] = &mut sides;
+        if a_out.is_some() && b_out.is_some() || !moved {
+            for (input, outcome) in [(a_in, &a_out), (b_in, &b_out)] {
+                if matches!(outcome, Some(Ok(_))) {
+                    assert!(input.is_empty(), "bytes left after the handshake");
+                }
+            }
+            let [(_, _, a), (_, _, b)] = sides;
+            return (a, b);
         }
     }
-    panic!("handshake did not complete");
+    panic!("handshake did not settle");
+}
+
+fn accept_all(_: &AuthRequest) -> AuthReply {
+    AuthReply::accept()
+}
+
+/// Drives two handshakes that must both complete.
+fn run_pair(a: HandshakeConfig, b: HandshakeConfig, step: usize) -> (PeerInfo, PeerInfo) {
+    match drive(Handshake::new(a), Handshake::new(b), step, &accept_all) {
+        (Some(Ok(a)), Some(Ok(b))) => (a, b),
+        other => panic!("handshake did not complete: {other:?}"),
+    }
 }
 
 #[test]
@@ -189,6 +239,7 @@ fn two_handshakes_one_byte_at_a_time() {
         socket_type: SocketType::Dealer,
         routing_id: Bytes::from_static(b"D1"),
         properties: vec![("X-Name".into(), Bytes::from_static(b"worker"))],
+        security: Security::Null,
     };
     let (dealer_sees, router_sees) = run_pair(dealer, config(SocketType::Router), 1);
     assert_eq!(dealer_sees.socket_type, SocketType::Router);
