@@ -6,6 +6,7 @@ mod deadline;
 mod format;
 mod monitor;
 mod perf;
+mod proxy;
 mod recv;
 mod send;
 mod socket_args;
@@ -36,6 +37,9 @@ enum Command {
     /// Throughput and latency tools with the interface of libzmq's perf programs.
     #[command(subcommand)]
     Perf(perf::Command),
+    /// Move messages both ways between a frontend and a backend socket (a ROUTER/DEALER queue,
+    /// an XSUB/XPUB forwarder, a PULL/PUSH streamer) until SIGINT or SIGTERM.
+    Proxy(proxy::Args),
 }
 
 /// Bad arguments: one line naming the argument, exit status 2.
@@ -81,5 +85,6 @@ fn main() -> ExitCode {
         Command::Send(args) => send::run(args),
         Command::Monitor(args) => monitor::run(args),
         Command::Perf(cmd) => perf::run(cmd),
+        Command::Proxy(args) => proxy::run(args),
     }
 }

@@ -31,6 +31,7 @@ mod options;
 mod pattern;
 mod pipe;
 mod poller;
+mod proxy;
 mod signal;
 mod socket;
 mod socket_options;
@@ -47,6 +48,7 @@ pub use message::{IntoFrame, Message};
 pub use monitor::{Event, Monitor, MonitorEvent};
 pub use options::ReconnectStop;
 pub use poller::{poll, PollItem, Poller};
+pub use proxy::{proxy, proxy_steerable};
 pub use socket::{Events, Socket};
 #[cfg(feature = "tokio")]
 pub use tokio_socket::AsyncSocket;
