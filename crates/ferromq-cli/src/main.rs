@@ -75,6 +75,14 @@ fn main() -> ExitCode {
                 let _ = e.print();
                 return ExitCode::SUCCESS;
             }
+            if e.kind() == ErrorKind::MissingRequiredArgument {
+                // clap names the missing arguments on the lines after its first.
+                if let Some(clap::error::ContextValue::Strings(names)) =
+                    e.get(clap::error::ContextKind::InvalidArg)
+                {
+                    return usage_error(format!("missing {}", names.join(", ")));
+                }
+            }
             let text = e.to_string();
             let first = text.lines().next().unwrap_or("invalid arguments");
             return usage_error(first.trim_start_matches("error: "));

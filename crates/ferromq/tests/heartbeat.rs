@@ -32,6 +32,7 @@ impl RawPeer {
             socket_type: SocketType::Push,
             routing_id: Default::default(),
             properties: Vec::new(),
+            security: Default::default(),
         });
         let mut input = BytesMut::new();
         let deadline = Instant::now() + WAIT;

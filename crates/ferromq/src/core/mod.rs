@@ -89,12 +89,7 @@ impl SocketCore {
     }
 
     /// Reports an event to the socket's monitors, if it has any.
-    fn emit(
-        &mut self,
-        event: impl FnOnce() -> Event,
-        endpoint: &str,
-        peer_address: &str,
-    ) {
+    fn emit(&mut self, event: impl FnOnce() -> Event, endpoint: &str, peer_address: &str) {
         if !self.monitors.is_empty() {
             let remote = if peer_address.is_empty() {
                 String::new()
@@ -126,6 +121,7 @@ impl SocketCore {
                 socket_type: self.socket_type,
                 routing_id: self.options.routing_id.clone(),
                 properties: self.options.metadata.clone(),
+                security: Default::default(),
             })
         })
     }

@@ -289,6 +289,17 @@ impl Pattern for Router {
         Ok(None)
     }
 
+    /// Without `router_mandatory` a ROUTER can always send (what cannot be routed is dropped);
+    /// with it, only while some peer has room, as libzmq reports it.
+    fn can_send(&self, pipes: &Pipes) -> bool {
+        !self.mandatory
+            || self
+                .fq
+                .keys()
+                .iter()
+                .any(|&k| self.peers.id(k).is_some() && pipes.has_room(k))
+    }
+
     fn dropped(&self) -> u64 {
         self.dropped
     }
