@@ -32,6 +32,7 @@ mod pattern;
 mod pipe;
 mod poller;
 mod proxy;
+mod reactor;
 mod signal;
 mod socket;
 mod socket_options;
@@ -49,6 +50,7 @@ pub use monitor::{Event, Monitor, MonitorEvent};
 pub use options::ReconnectStop;
 pub use poller::{poll, PollItem, Poller};
 pub use proxy::{proxy, proxy_steerable};
+pub use reactor::{HandlerId, Reactor, StopHandle, Stopped};
 pub use socket::{Events, Socket};
 #[cfg(feature = "tokio")]
 pub use tokio_socket::AsyncSocket;
