@@ -118,13 +118,32 @@ impl SocketShared {
     }
 }
 
-/// Whether a socket can receive and send without waiting (libzmq's `ZMQ_EVENTS`).
+/// Whether a socket can receive and send without waiting (libzmq's `ZMQ_EVENTS`), and what a
+/// poller waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Events {
     /// A message can be received now (`ZMQ_POLLIN`).
     pub pollin: bool,
     /// A message can be sent now (`ZMQ_POLLOUT`).
     pub pollout: bool,
+}
+
+impl Events {
+    /// Readable only.
+    pub const POLLIN: Events = Events {
+        pollin: true,
+        pollout: false,
+    };
+    /// Writable only.
+    pub const POLLOUT: Events = Events {
+        pollin: false,
+        pollout: true,
+    };
+    /// Either.
+    pub const BOTH: Events = Events {
+        pollin: true,
+        pollout: true,
+    };
 }
 
 /// How long a call may wait.

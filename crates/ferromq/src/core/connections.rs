@@ -302,6 +302,9 @@ impl SocketCore {
             .filter(|(_, p)| p.dead.is_some())
             .map(|(k, _)| k)
             .collect();
+        if dead.is_empty() {
+            return;
+        }
         for key in dead {
             let stop = self.options.reconnect_stop;
             let pipe = &mut self.pipes.slab[key];
