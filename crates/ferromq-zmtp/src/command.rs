@@ -37,6 +37,17 @@ fn take_short(data: &mut Bytes) -> Option<Bytes> {
     Some(data.split_to(len))
 }
 
+/// Splits a command body into its name and the data after it.
+fn split_name(body: Bytes) -> Result<(Bytes, Bytes), ProtocolError> {
+    let mut data = body;
+    let name =
+        take_short(&mut data).ok_or(ProtocolError::BadCommand("command name runs past the end"))?;
+    if name.is_empty() {
+        return Err(ProtocolError::BadCommand("empty command name"));
+    }
+    Ok((name, data))
+}
+
 impl Metadata {
     /// The value of a property; names compare case-insensitively (RFC 23).
     pub fn get(&self, name: &str) -> Option<&Bytes> {
@@ -132,13 +143,17 @@ pub enum Command {
 impl Command {
     /// Appends the whole command frame (header included) to `out`.
     pub fn encode(&self, out: &mut BytesMut) {
-        let name = self.name();
-        let name_len = name.len().min(255);
-        let body_len = 1 + name_len + self.data_len();
+        let body_len = self.body_len();
         let (header, header_len) = frame_header(false, true, body_len);
         out.reserve(header_len + body_len);
         out.put_slice(&header[..header_len]);
-        put_short(out, name);
+        self.encode_body(out);
+    }
+
+    /// Appends the name and data, without a frame header: what CURVE boxes.
+    pub(crate) fn encode_body(&self, out: &mut BytesMut) {
+        out.reserve(self.body_len());
+        put_short(out, self.name());
         match self {
             Command::Ready(metadata) => metadata.encode(out),
             Command::Error { reason } => put_short(out, reason),
@@ -157,12 +172,7 @@ impl Command {
 
     /// Parses the body of a command frame.
     pub fn decode(body: Bytes) -> Result<Command, ProtocolError> {
-        let mut data = body;
-        let name = take_short(&mut data)
-            .ok_or(ProtocolError::BadCommand("command name runs past the end"))?;
-        if name.is_empty() {
-            return Err(ProtocolError::BadCommand("empty command name"));
-        }
+        let (name, mut data) = split_name(body)?;
         Ok(match &name[..] {
             b"READY" => Command::Ready(Metadata::parse(data)?),
             b"ERROR" => Command::Error {
@@ -191,6 +201,16 @@ impl Command {
         })
     }
 
+    /// Parses a command body leaving all but ERROR as `Other`: CURVE's READY holds a box, not
+    /// metadata.
+    pub(crate) fn decode_opaque(body: Bytes) -> Result<Command, ProtocolError> {
+        if body.starts_with(b"\x05ERROR") {
+            return Command::decode(body);
+        }
+        let (name, data) = split_name(body)?;
+        Ok(Command::Other { name, data })
+    }
+
     /// The command name, as on the wire.
     pub(crate) fn name(&self) -> &[u8] {
         match self {
@@ -204,6 +224,10 @@ impl Command {
             Command::Leave(_) => b"LEAVE",
             Command::Other { name, .. } => name,
         }
+    }
+
+    fn body_len(&self) -> usize {
+        1 + self.name().len().min(255) + self.data_len()
     }
 
     /// The length of everything after the name.

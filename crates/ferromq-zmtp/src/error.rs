@@ -33,4 +33,12 @@ pub enum ProtocolError {
     },
     #[error("authentication failed with status {status_code}: {text}")]
     AuthenticationFailed { status_code: u16, text: String },
+    #[error("could not open the CURVE {0}: wrong key, or altered on the way")]
+    DecryptionFailed(&'static str),
+    #[error("could not encrypt the CURVE {0}")]
+    EncryptionFailed(&'static str),
+    #[error("CURVE short nonce {nonce} after {last}: a replayed or reordered command")]
+    BadNonce { nonce: u64, last: u64 },
+    #[error("CURVE short nonces are used up: no more commands can be sent")]
+    NoncesExhausted,
 }

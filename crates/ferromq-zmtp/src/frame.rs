@@ -105,6 +105,15 @@ impl FrameDecoder {
     /// `Ok(None)` when `input` does not yet hold a whole frame. A length over the limit is an
     /// error as soon as the header is read, before any body arrives.
     pub fn decode(&mut self, input: &mut BytesMut) -> Result<Option<Frame>, ProtocolError> {
+        self.decode_with(input, Command::decode)
+    }
+
+    /// As `decode`, with command bodies parsed by `command`.
+    pub(crate) fn decode_with(
+        &mut self,
+        input: &mut BytesMut,
+        command: fn(Bytes) -> Result<Command, ProtocolError>,
+    ) -> Result<Option<Frame>, ProtocolError> {
         let Some(header) = parse_header(input)? else {
             return Ok(None);
         };
@@ -123,7 +132,7 @@ impl FrameDecoder {
         input.advance(header.len);
         let body = input.split_to(size).freeze();
         Ok(Some(if header.flags & COMMAND != 0 {
-            Frame::Command(Command::decode(body)?)
+            Frame::Command(command(body)?)
         } else {
             Frame::Message {
                 more: header.flags & MORE != 0,

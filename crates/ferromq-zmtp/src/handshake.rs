@@ -1,15 +1,17 @@
 //! The handshake of one connection: greeting, then the security mechanism's commands (NULL:
-//! READY; PLAIN: HELLO, WELCOME, INITIATE, READY), with a pause on a server while the caller
-//! authenticates the client.
+//! READY; PLAIN and CURVE: HELLO, WELCOME, INITIATE, READY), with a pause on a server while the
+//! caller authenticates the client.
 
 use bytes::{Buf, Bytes, BytesMut};
+use rand_core::{CryptoRngCore, OsRng};
 
 use crate::greeting::{self, GREETING_LEN};
 use crate::{
-    AuthReply, AuthRequest, Command, Frame, FrameDecoder, Greeting, Mechanism, Metadata,
-    ProtocolError, Security, SocketType, Version,
+    AuthReply, AuthRequest, Command, CurveCodec, CurvePublicKey, Frame, FrameDecoder, Greeting,
+    Mechanism, Metadata, ProtocolError, Security, SocketType, Version,
 };
 
+mod curve;
 mod plain;
 
 /// What this side says about itself in the handshake.
@@ -24,8 +26,8 @@ pub struct HandshakeConfig {
     pub security: Security,
 }
 
-/// What the handshake learnt about the peer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the handshake learnt about the peer. Not `Clone`: the CURVE codec must stay unique.
+#[derive(Debug)]
 pub struct PeerInfo {
     /// The version both sides speak: the lower of the two.
     pub version: Version,
@@ -40,6 +42,13 @@ pub struct PeerInfo {
     /// The metadata the authenticator gave with its verdict (ZAP metadata), which libzmq adds
     /// to the properties of every message from this peer.
     pub zap_properties: Metadata,
+    /// Under CURVE, the peer's long-term public key: the server's on a client, the client's
+    /// (as the authenticator saw it) on a server.
+    pub curve_public_key: Option<CurvePublicKey>,
+    /// Under CURVE, the codec every later frame goes through, both ways: frames go out only
+    /// as `encode_message`/`encode_command` make them, and each frame read goes through
+    /// `decode` before it means anything.
+    pub codec: Option<CurveCodec>,
 }
 
 /// The version this side speaks.
@@ -66,6 +75,17 @@ pub struct Handshake {
     frames: FrameDecoder,
     /// Bytes waiting for `write_to`.
     pending: BytesMut,
+    /// Where CURVE's keys and nonces come from.
+    rng: Rng,
+}
+
+/// A source of secure random bytes.
+struct Rng(Box<dyn CryptoRngCore + Send>);
+
+impl std::fmt::Debug for Rng {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Rng")
+    }
 }
 
 /// Where the handshake is.
@@ -99,6 +119,8 @@ enum MechanismState {
         progress: plain::Client,
     },
     PlainServer(plain::Server),
+    CurveClient(curve::Client),
+    CurveServer(curve::Server),
 }
 
 /// What a mechanism asks of the handshake after a command.
@@ -158,7 +180,7 @@ impl PeerGreeting {
 }
 
 impl MechanismState {
-    fn new(security: &Security) -> MechanismState {
+    fn new(security: &Security, rng: &mut dyn CryptoRngCore) -> MechanismState {
         match security {
             Security::Null => MechanismState::Null,
             Security::PlainClient { username, password } => MechanismState::PlainClient {
@@ -167,6 +189,19 @@ impl MechanismState {
                 progress: plain::Client::Welcome,
             },
             Security::PlainServer => MechanismState::PlainServer(plain::Server::Hello),
+            Security::CurveClient {
+                server_key,
+                public_key,
+                secret_key,
+            } => MechanismState::CurveClient(curve::Client::new(
+                *server_key,
+                *public_key,
+                secret_key.clone(),
+                rng,
+            )),
+            Security::CurveServer { secret_key } => {
+                MechanismState::CurveServer(curve::Server::new(secret_key.clone()))
+            }
         }
     }
 
@@ -174,29 +209,50 @@ impl MechanismState {
         match self {
             MechanismState::Null => Mechanism::Null,
             MechanismState::PlainClient { .. } | MechanismState::PlainServer(_) => Mechanism::Plain,
+            MechanismState::CurveClient(_) | MechanismState::CurveServer(_) => Mechanism::Curve,
         }
     }
 
     /// The greeting's as-server field; NULL has no roles, so it is 0 (RFC 23).
     fn as_server(&self) -> bool {
-        matches!(self, MechanismState::PlainServer(_))
+        matches!(
+            self,
+            MechanismState::PlainServer(_) | MechanismState::CurveServer(_)
+        )
     }
 
     /// Whether this side may answer with ERROR: PLAIN and CURVE clients never send it
     /// (RFC 24, RFC 26).
     fn may_send_error(&self) -> bool {
-        !matches!(self, MechanismState::PlainClient { .. })
+        !matches!(
+            self,
+            MechanismState::PlainClient { .. } | MechanismState::CurveClient(_)
+        )
+    }
+
+    /// How command bodies are parsed: CURVE's READY holds a box, not metadata, and a PLAIN
+    /// client must understand libzmq's ERROR.
+    fn command_parser(&self) -> fn(Bytes) -> Result<Command, ProtocolError> {
+        match self {
+            MechanismState::CurveClient(_) | MechanismState::CurveServer(_) => {
+                Command::decode_opaque
+            }
+            MechanismState::PlainClient { .. } => plain::decode_command,
+            MechanismState::Null | MechanismState::PlainServer(_) => Command::decode,
+        }
     }
 
     /// Queues what this side says first, once the greetings are exchanged.
-    fn start(&self, metadata: &Metadata, out: &mut BytesMut) {
+    fn start(&mut self, metadata: &Metadata, out: &mut BytesMut) -> Result<(), ProtocolError> {
         match self {
             MechanismState::Null => Command::Ready(metadata.clone()).encode(out),
             MechanismState::PlainClient {
                 username, password, ..
             } => plain::hello(username, password).encode(out),
-            MechanismState::PlainServer(_) => {}
+            MechanismState::CurveClient(client) => client.hello(out)?,
+            MechanismState::PlainServer(_) | MechanismState::CurveServer(_) => {}
         }
+        Ok(())
     }
 
     /// Takes one command from the peer.
@@ -205,9 +261,15 @@ impl MechanismState {
         command: Command,
         metadata: &Metadata,
         out: &mut BytesMut,
+        rng: &mut dyn CryptoRngCore,
     ) -> Result<Step, ProtocolError> {
-        if let Command::Error { reason } = &command {
-            return Err(peer_error(reason));
+        match &command {
+            Command::Error { reason } => return Err(peer_error(reason)),
+            Command::Other { name, .. } if name == "HELLO" && !self.may_send_error() => {
+                // Only a client sends HELLO, and we are one.
+                return Err(role_mismatch(self.mechanism(), "client"));
+            }
+            _ => {}
         }
         match self {
             MechanismState::Null => match command {
@@ -218,6 +280,8 @@ impl MechanismState {
                 progress.on_command(command, metadata, out)
             }
             MechanismState::PlainServer(progress) => progress.on_command(command),
+            MechanismState::CurveClient(client) => client.on_command(command, metadata, out, rng),
+            MechanismState::CurveServer(server) => server.on_command(command, out, rng),
         }
     }
 
@@ -225,16 +289,37 @@ impl MechanismState {
     fn on_accept(&mut self, out: &mut BytesMut) -> Step {
         match self {
             MechanismState::PlainServer(progress) => progress.on_accept(out),
+            MechanismState::CurveServer(server) => server.on_accept(),
             // Only a server asks for a verdict.
-            MechanismState::Null | MechanismState::PlainClient { .. } => Step::Continue,
+            MechanismState::Null
+            | MechanismState::PlainClient { .. }
+            | MechanismState::CurveClient(_) => Step::Continue,
         }
     }
 
-    /// Queues what follows the peer's accepted metadata: a server's READY.
-    fn finish(&mut self, metadata: &Metadata, out: &mut BytesMut) {
-        if let MechanismState::PlainServer(_) = self {
-            Command::Ready(metadata.clone()).encode(out);
+    /// Queues what follows the peer's accepted metadata (a server's READY); returns CURVE's
+    /// codec and the peer's long-term key.
+    fn finish(
+        &mut self,
+        metadata: &Metadata,
+        out: &mut BytesMut,
+    ) -> Result<Option<(CurveCodec, CurvePublicKey)>, ProtocolError> {
+        match self {
+            MechanismState::PlainServer(_) => {
+                Command::Ready(metadata.clone()).encode(out);
+                Ok(None)
+            }
+            MechanismState::CurveClient(client) => Ok(client.finish()),
+            MechanismState::CurveServer(server) => server.finish(metadata, out),
+            MechanismState::Null | MechanismState::PlainClient { .. } => Ok(None),
         }
+    }
+}
+
+fn role_mismatch(mechanism: Mechanism, role: &'static str) -> ProtocolError {
+    ProtocolError::RoleMismatch {
+        mechanism: mechanism.name().to_owned(),
+        role,
     }
 }
 
@@ -256,10 +341,21 @@ fn peer_error(reason: &[u8]) -> ProtocolError {
 }
 
 impl Handshake {
-    /// Starts a handshake; the first bytes to send are ready at once.
+    /// Starts a handshake; the first bytes to send are ready at once. CURVE's keys and nonces
+    /// come from the operating system's secure generator.
     pub fn new(config: HandshakeConfig) -> Handshake {
+        Handshake::with_rng(config, OsRng)
+    }
+
+    /// As `new`, with CURVE's keys and nonces drawn from `rng`, so that tests and fuzzers can
+    /// make them repeatable. Anything else must be a cryptographically secure generator.
+    pub fn with_rng(
+        config: HandshakeConfig,
+        rng: impl CryptoRngCore + Send + 'static,
+    ) -> Handshake {
+        let mut rng = Rng(Box::new(rng));
         let mut handshake = Handshake {
-            mechanism: MechanismState::new(&config.security),
+            mechanism: MechanismState::new(&config.security, &mut *rng.0),
             config,
             verdict: Verdict::default(),
             peer_version: OUR_VERSION,
@@ -269,6 +365,7 @@ impl Handshake {
             }),
             frames: FrameDecoder::new(Some(MAX_HANDSHAKE_FRAME)),
             pending: BytesMut::new(),
+            rng,
         };
         let greeting = handshake.our_greeting();
         handshake
@@ -345,13 +442,14 @@ impl Handshake {
                     let greeting = Greeting::decode(&peer.bytes)?;
                     self.check_greeting(&greeting)?;
                     self.mechanism
-                        .start(&self.our_metadata(), &mut self.pending);
+                        .start(&self.our_metadata(), &mut self.pending)?;
                     self.peer_version = greeting.version;
                     self.state = State::Security;
                     continue;
                 }
                 State::Security => {
-                    let command = match self.frames.decode(input)? {
+                    let parser = self.mechanism.command_parser();
+                    let command = match self.frames.decode_with(input, parser)? {
                         None => return Ok(None),
                         Some(Frame::Command(command)) => command,
                         Some(Frame::Message { .. }) => {
@@ -359,8 +457,12 @@ impl Handshake {
                         }
                     };
                     let metadata = self.our_metadata();
-                    self.mechanism
-                        .on_command(command, &metadata, &mut self.pending)?
+                    self.mechanism.on_command(
+                        command,
+                        &metadata,
+                        &mut self.pending,
+                        &mut *self.rng.0,
+                    )?
                 }
                 State::Authenticating { reply, .. } => match reply.take() {
                     None => return Ok(None),
@@ -393,9 +495,14 @@ impl Handshake {
                     };
                 }
                 Step::Done(metadata) => {
-                    let peer = self.accept(metadata)?;
-                    self.mechanism
-                        .finish(&self.our_metadata(), &mut self.pending);
+                    let mut peer = self.accept(metadata)?;
+                    if let Some((codec, key)) = self
+                        .mechanism
+                        .finish(&self.our_metadata(), &mut self.pending)?
+                    {
+                        peer.codec = Some(codec);
+                        peer.curve_public_key = Some(key);
+                    }
                     self.state = State::Done;
                     return Ok(Some(peer));
                 }
@@ -403,7 +510,9 @@ impl Handshake {
         }
     }
 
-    /// Checks that the peer uses our mechanism, in the other role where it has roles.
+    /// Checks that the peer uses our mechanism, and is no server if we are one. libzmq sends
+    /// as-server 0 whatever its role, so a 0 proves nothing: a client meeting a client finds
+    /// out at the other's HELLO instead.
     fn check_greeting(&self, greeting: &Greeting) -> Result<(), ProtocolError> {
         let ours = self.mechanism.mechanism();
         if greeting.mechanism != ours {
@@ -412,12 +521,8 @@ impl Handshake {
                 theirs: greeting.mechanism.name().to_owned(),
             });
         }
-        let as_server = self.mechanism.as_server();
-        if ours != Mechanism::Null && greeting.as_server == as_server {
-            return Err(ProtocolError::RoleMismatch {
-                mechanism: ours.name().to_owned(),
-                role: if as_server { "server" } else { "client" },
-            });
+        if self.mechanism.as_server() && greeting.as_server {
+            return Err(role_mismatch(ours, "server"));
         }
         Ok(())
     }
@@ -473,6 +578,8 @@ impl Handshake {
             properties: metadata,
             user_id: verdict.user_id,
             zap_properties: verdict.zap_properties,
+            curve_public_key: None,
+            codec: None,
         })
     }
 

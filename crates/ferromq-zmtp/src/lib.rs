@@ -5,7 +5,11 @@
 //! can drive with byte vectors. See RFC 23 (ZMTP 3.0) and RFC 37 (ZMTP 3.1).
 #![forbid(unsafe_code)]
 
+/// The random number traits `Handshake::with_rng` takes.
+pub use rand_core;
+
 pub mod command;
+pub mod curve;
 pub mod error;
 pub mod frame;
 pub mod greeting;
@@ -15,6 +19,9 @@ pub mod socket_type;
 pub mod z85;
 
 pub use command::{Command, Metadata};
+pub use curve::{
+    curve_keypair, curve_public, CurveCodec, CurveKeyPair, CurvePublicKey, CurveSecretKey,
+};
 pub use error::ProtocolError;
 pub use frame::{encode_frame, frame_header, Frame, FrameDecoder, MAX_FRAME_SIZE};
 pub use greeting::{Greeting, Mechanism, Version, GREETING_LEN};

@@ -4,11 +4,11 @@
 
 use bytes::Bytes;
 
-use crate::{Mechanism, Metadata};
+use crate::{CurvePublicKey, CurveSecretKey, Mechanism, Metadata};
 
 /// The security mechanism of a connection and this side's role in it, as libzmq's
-/// `ZMQ_PLAIN_*` socket options choose them. The default is NULL.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// `ZMQ_PLAIN_*` and `ZMQ_CURVE_*` socket options choose them. The default is NULL.
+#[derive(Debug, Clone, Default)]
 pub enum Security {
     /// No authentication and no encryption (RFC 23).
     #[default]
@@ -18,6 +18,18 @@ pub enum Security {
     PlainClient { username: Bytes, password: Bytes },
     /// A PLAIN server (`ZMQ_PLAIN_SERVER`): every client's credentials go to the authenticator.
     PlainServer,
+    /// A CURVE client (RFC 25): the server's long-term public key (`ZMQ_CURVE_SERVERKEY`) and
+    /// the client's own key pair (`ZMQ_CURVE_PUBLICKEY`, `ZMQ_CURVE_SECRETKEY`), with which the
+    /// server may authenticate it.
+    CurveClient {
+        server_key: CurvePublicKey,
+        public_key: CurvePublicKey,
+        secret_key: CurveSecretKey,
+    },
+    /// A CURVE server (`ZMQ_CURVE_SERVER`) with its long-term secret key; its public key, which
+    /// clients must know, is `curve_public(&secret_key)`. Every client's long-term public key
+    /// goes to the authenticator.
+    CurveServer { secret_key: CurveSecretKey },
 }
 
 /// What a client proved itself with, as a ZAP request carries it (RFC 27).
@@ -25,6 +37,8 @@ pub enum Security {
 pub enum Credentials {
     /// PLAIN: the username and password from the client's HELLO.
     Plain { username: Bytes, password: Bytes },
+    /// CURVE: the client's long-term public key, proven by its vouch.
+    Curve { public_key: CurvePublicKey },
 }
 
 /// A client's credentials, waiting for the authenticator's verdict.

@@ -30,6 +30,8 @@ pub enum Z85Error {
     BadCharacter { character: char, position: usize },
     #[error("the 5 characters at byte {position} stand for more than 32 bits")]
     Overflow { position: usize },
+    #[error("a CURVE key is 32 bytes (40 Z85 characters), not {len} bytes")]
+    KeyLength { len: usize },
 }
 
 /// Encodes `data`, whose length must be a multiple of 4.

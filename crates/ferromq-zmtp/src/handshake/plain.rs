@@ -29,6 +29,22 @@ pub(super) enum Server {
     Initiate,
 }
 
+/// How libzmq 4.3's PLAIN server starts ERROR: it writes the name as the C string
+/// `"\x05ERROR"`, whose hex escape takes the E in, so the body starts with 0x5E and "RROR"
+/// and the reason follows at once. Its clients expect just that.
+const LIBZMQ_ERROR: &[u8] = &[0x5E, b'R', b'R', b'O', b'R'];
+
+/// Parses a command for a client, taking libzmq's ERROR as the ERROR it means, so that a
+/// refusal is reported as one.
+pub(super) fn decode_command(body: Bytes) -> Result<Command, ProtocolError> {
+    if body.starts_with(LIBZMQ_ERROR) {
+        let mut data = body.slice(LIBZMQ_ERROR.len()..);
+        let reason = take_field(&mut data, "error reason runs past the end")?;
+        return Ok(Command::Error { reason });
+    }
+    Command::decode(body)
+}
+
 /// HELLO: username and password, each with a 1-byte size.
 pub(super) fn hello(username: &[u8], password: &[u8]) -> Command {
     let (username, password) = (

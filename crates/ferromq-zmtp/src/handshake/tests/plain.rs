@@ -51,6 +51,17 @@ fn metadata(properties: &[(&str, &[u8])]) -> Vec<u8> {
     out
 }
 
+fn hello(username: &[u8], password: &[u8]) -> Vec<u8> {
+    let data = [
+        &[username.len() as u8],
+        username,
+        &[password.len() as u8],
+        password,
+    ]
+    .concat();
+    command(b"HELLO", &data)
+}
+
 /// HELLO with username "admin" and password "secret", as in RFC 27's PLAIN example.
 fn hello_admin() -> Vec<u8> {
     let mut frame = vec![0x04, 19, 5];
@@ -117,12 +128,12 @@ fn server_asks_for_a_verdict_then_welcomes() {
     // INITIATE may come before the verdict: it waits in the input.
     let initiate = command(b"INITIATE", &metadata(&[("Socket-Type", b"PUSH")]));
     input.extend_from_slice(&initiate);
-    assert_eq!(server.read_from(&mut input), Ok(None));
+    assert_eq!(read(&mut server, &mut input), Ok(None));
     assert_eq!(server.auth_request(), Some(&admin_request()));
     assert_eq!(&input[..], &initiate[..]);
     // Nothing but the greeting goes out until the verdict.
     assert_eq!(written(&mut server), &plain_greeting(true)[11..]);
-    assert_eq!(server.read_from(&mut input), Ok(None));
+    assert_eq!(read(&mut server, &mut input), Ok(None));
     assert_eq!(written(&mut server), b"");
 
     server.auth_reply(AuthReply::Accept {
@@ -130,7 +141,7 @@ fn server_asks_for_a_verdict_then_welcomes() {
         properties: Metadata(vec![("X-Role".into(), Bytes::from_static(b"ops"))]),
     });
     assert!(server.auth_request().is_none());
-    let info = server.read_from(&mut input).unwrap().unwrap();
+    let info = read(&mut server, &mut input).unwrap().unwrap();
     assert!(input.is_empty());
     assert_eq!(info.socket_type, SocketType::Push);
     assert_eq!(info.user_id, Bytes::from_static(b"joe"));
@@ -184,6 +195,18 @@ fn client_reports_an_authentication_failure() {
             })
         );
     }
+    // libzmq 4.3's PLAIN server writes ERROR as 0x5E "RROR" and the reason, without the
+    // name's size; its wrong password is an authentication failure all the same.
+    let mut client = Handshake::new(plain_client(SocketType::Req, b"u", b"p"));
+    let mut peer = plain_greeting(false);
+    peer.extend_from_slice(&[0x04, 9, 0x5E, b'R', b'R', b'O', b'R', 3, b'4', b'0', b'0']);
+    assert!(matches!(
+        feed(&mut client, &peer),
+        Err(ProtocolError::AuthenticationFailed {
+            status_code: 400,
+            ..
+        })
+    ));
     // Any other reason is the peer's own words.
     let mut client = Handshake::new(plain_client(SocketType::Req, b"u", b"p"));
     let mut peer = plain_greeting(true);
@@ -205,14 +228,30 @@ fn roles_must_differ() {
             role: "server"
         })
     );
+    // Nothing goes out past the greeting.
+    assert_eq!(written(&mut both_servers), plain_greeting(true));
+
+    // A libzmq server says as-server 0 too, so a client learns it met a client only from
+    // the other's HELLO.
     let mut both_clients = Handshake::new(plain_client(SocketType::Push, b"u", b"p"));
-    let err = feed(&mut both_clients, &plain_greeting(false)).unwrap_err();
+    assert_eq!(feed(&mut both_clients, &plain_greeting(false)), Ok(None));
+    let err = feed(&mut both_clients, &hello_admin()).unwrap_err();
     assert_eq!(
         err.to_string(),
         "both peers are clients of the PLAIN mechanism; one must be the server"
     );
-    // Neither sent anything past the greeting.
-    assert_eq!(written(&mut both_clients), plain_greeting(false));
+    // And no ERROR, which a client never sends.
+    assert!(written(&mut both_clients).ends_with(&hello(b"u", b"p")));
+}
+
+#[test]
+fn a_libzmq_server_says_as_server_0() {
+    // libzmq 4.3 sends as-server 0 whatever its role; a client must take it as a server.
+    let mut client = Handshake::new(plain_client(SocketType::Push, b"admin", b"secret"));
+    let mut peer = plain_greeting(false);
+    peer.extend_from_slice(&welcome());
+    peer.extend_from_slice(&command(b"READY", &metadata(&[("Socket-Type", b"PULL")])));
+    assert!(feed(&mut client, &peer).unwrap().is_some());
 }
 
 #[test]
