@@ -32,7 +32,12 @@ type Outcome = (
 type Peer = (Version, SocketType, Bytes, Metadata);
 
 fn peer(info: PeerInfo) -> Peer {
-    (info.version, info.socket_type, info.routing_id, info.properties)
+    (
+        info.version,
+        info.socket_type,
+        info.routing_id,
+        info.properties,
+    )
 }
 
 /// Runs a handshake over `stream` delivered in pieces of the given sizes (cycled), draining
