@@ -28,7 +28,7 @@ fn put_short(out: &mut BytesMut, bytes: &[u8]) {
 }
 
 /// Splits a 1-byte-sized field off the front of `data`, or `None` if it runs past the end.
-fn take_short(data: &mut Bytes) -> Option<Bytes> {
+pub(crate) fn take_short(data: &mut Bytes) -> Option<Bytes> {
     let len = usize::from(*data.first()?);
     if data.len() <= len {
         return None;

@@ -58,8 +58,9 @@ pub enum AuthReply {
         properties: Metadata,
     },
     /// ZAP status 300 (try later), 400 (refused) or 500 (authenticator failure). The client is
-    /// sent ERROR with the status code alone, as libzmq does, so that a libzmq client reports an
-    /// authentication failure with that code; `text` stays on this side, in the error.
+    /// sent ERROR with the status code alone, as libzmq does, so that a libzmq NULL or CURVE
+    /// client reports an authentication failure with that code (its PLAIN client expects a
+    /// misspelt ERROR and reports a protocol error); `text` stays on this side, in the error.
     Refuse { status_code: u16, text: String },
 }
 

@@ -104,7 +104,7 @@ enum ClientProgress {
     Ready(SalsaBox),
     /// READY is in: the box and the server's nonce go to the codec.
     Done { cipher: SalsaBox, peer_nonce: u64 },
-    /// The codec has taken the box.
+    /// The box has gone to the codec, or the handshake failed.
     Finished,
 }
 
@@ -273,7 +273,7 @@ enum ServerProgress {
     Authenticating(Box<Proven>),
     /// Accepted; READY goes out once the client's metadata is checked.
     Accepted(Box<Proven>),
-    /// The codec has taken the box.
+    /// The box has gone to the codec, or the handshake failed.
     Finished,
 }
 

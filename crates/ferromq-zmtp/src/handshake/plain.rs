@@ -1,9 +1,10 @@
 //! The PLAIN mechanism (RFC 24): the client sends its username and password in HELLO, the
 //! server has them checked, then WELCOME, INITIATE and READY carry no secrets.
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 
 use super::{unexpected, Step};
+use crate::command::take_short;
 use crate::{AuthRequest, Command, Credentials, Mechanism, Metadata, ProtocolError};
 
 const HELLO: &[u8] = b"HELLO";
@@ -62,14 +63,9 @@ pub(super) fn hello(username: &[u8], password: &[u8]) -> Command {
     }
 }
 
-/// Splits a 1-byte-sized field off the front of `data`.
+/// Splits a 1-byte-sized field off the front of `data`; `what` names it in the error.
 fn take_field(data: &mut Bytes, what: &'static str) -> Result<Bytes, ProtocolError> {
-    let len = usize::from(*data.first().ok_or(ProtocolError::BadCommand(what))?);
-    if data.len() <= len {
-        return Err(ProtocolError::BadCommand(what));
-    }
-    data.advance(1);
-    Ok(data.split_to(len))
+    take_short(data).ok_or(ProtocolError::BadCommand(what))
 }
 
 impl Client {
