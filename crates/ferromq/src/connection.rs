@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use ferromq_zmtp::{
-    frame_header, Command, Frame, FrameDecoder, Handshake, PeerInfo, ProtocolError,
+    frame_header, AuthReply, AuthRequest, Command, Frame, FrameDecoder, Handshake, PeerInfo,
+    ProtocolError,
 };
 
 use crate::message::{Message, PeerMetadata};
@@ -225,6 +226,9 @@ pub(crate) enum Closed {
     /// The handshake failed (with libzmq's protocol error code) or did not finish in time
     /// (no code): worth a warning.
     HandshakeFailed(String, Option<u32>),
+    /// Authentication refused the client (on a server), or the server refused this side (on a
+    /// client), with the ZAP status code.
+    AuthFailed(String, u16),
     /// The peer broke the protocol after the handshake: worth a warning.
     ProtocolError(String),
 }
@@ -251,6 +255,7 @@ impl std::fmt::Display for Closed {
             Closed::Disconnected(reason)
             | Closed::Refused(reason)
             | Closed::HandshakeFailed(reason, _)
+            | Closed::AuthFailed(reason, _)
             | Closed::ProtocolError(reason) => f.write_str(reason),
         }
     }
@@ -263,6 +268,8 @@ pub(crate) struct Progress {
     pub handshake_done: bool,
     /// At least one message was queued for the user.
     pub received: bool,
+    /// The handshake waits for the authenticator's verdict on these credentials.
+    pub auth_request: Option<AuthRequest>,
     /// Set when the connection is finished, with the reason.
     pub closed: Option<Closed>,
 }
@@ -290,6 +297,8 @@ pub(crate) struct Connection {
     expires: Option<Instant>,
     /// What every message from this peer carries about it, once the handshake is done.
     metadata: Option<Arc<PeerMetadata>>,
+    /// The credentials were handed to the socket for authentication.
+    auth_asked: bool,
 }
 
 impl Connection {
@@ -327,6 +336,7 @@ impl Connection {
             peer_ttl: None,
             expires: None,
             metadata: None,
+            auth_asked: false,
         }
     }
 
@@ -345,6 +355,13 @@ impl Connection {
 
     pub(crate) fn is_connecting(&self) -> bool {
         matches!(self.phase, Phase::Connecting(_))
+    }
+
+    /// Gives the authenticator's verdict to a handshake that waits for it; `read` then goes on.
+    pub(crate) fn auth_reply(&mut self, reply: AuthReply) {
+        if let Phase::Handshaking(hs) = &mut self.phase {
+            hs.auth_reply(reply);
+        }
     }
 
     /// The next instant a timer of this connection needs attention.
@@ -489,7 +506,13 @@ impl Connection {
             let result = hs.read_from(&mut self.inbuf);
             out.push_raw(|buf| hs.write_to(buf));
             match result {
-                Ok(None) => return Ok(()),
+                Ok(None) => {
+                    if let Some(request) = hs.auth_request().filter(|_| !self.auth_asked) {
+                        self.auth_asked = true;
+                        progress.auth_request = Some(request.clone());
+                    }
+                    return Ok(());
+                }
                 Ok(Some(peer)) => {
                     // PING is ZMTP 3.1; a 3.0 peer would not know it.
                     if peer.version.minor >= 1 {
@@ -497,7 +520,7 @@ impl Connection {
                     }
                     let ip = self.peer_address.rsplit_once(':').map_or("", |(ip, _)| ip);
                     self.metadata = Some(Arc::new(PeerMetadata {
-                        properties: peer.properties.0.clone(),
+                        properties: message_properties(&peer),
                         peer_address: ip.trim_start_matches('[').trim_end_matches(']').to_string(),
                     }));
                     self.phase = Phase::Active(Box::new(peer));
@@ -506,10 +529,13 @@ impl Connection {
                 }
                 Err(e) => {
                     let _ = out.write_to(&mut self.stream);
-                    let code = protocol_error_code(&e);
+                    let reason = format!("handshake failed: {e}");
+                    if let Some(status) = auth_status(&e) {
+                        return Err(Closed::AuthFailed(reason, status));
+                    }
                     return Err(Closed::HandshakeFailed(
-                        format!("handshake failed: {e}"),
-                        Some(code),
+                        reason,
+                        Some(protocol_error_code(&e)),
                     ));
                 }
             }
@@ -582,6 +608,30 @@ impl Connection {
             }
         }
         Ok(())
+    }
+}
+
+/// What every message from a peer reports about it: what it said in its handshake, then the
+/// `User-Id` and metadata the authenticator gave (later names win, as in libzmq).
+fn message_properties(peer: &PeerInfo) -> Vec<(String, Bytes)> {
+    let mut properties = peer.properties.0.clone();
+    properties.extend(peer.zap_properties.0.iter().cloned());
+    if !peer.user_id.is_empty() {
+        properties.push(("User-Id".to_string(), peer.user_id.clone()));
+    }
+    properties
+}
+
+/// The ZAP status of a handshake that failed on authentication: the authenticator's on a
+/// server, and on a client the code a server puts in its ERROR, as libzmq does.
+fn auth_status(e: &ProtocolError) -> Option<u16> {
+    match e {
+        ProtocolError::AuthenticationFailed { status_code, .. } => Some(*status_code),
+        ProtocolError::PeerError(reason) => match reason.as_str() {
+            "300" | "400" | "500" => reason.parse().ok(),
+            _ => None,
+        },
+        _ => None,
     }
 }
 

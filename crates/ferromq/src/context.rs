@@ -230,6 +230,11 @@ impl ContextShared {
         }
     }
 
+    /// Whether a live socket is bound to the inproc name.
+    pub(crate) fn is_bound(&self, name: &str) -> bool {
+        matches!(self.names().get(name), Some(InprocName::Bound(weak)) if weak.strong_count() > 0)
+    }
+
     pub(crate) fn unbind_inproc(&self, name: &str, socket: &Arc<SocketShared>) -> Result<()> {
         let mut names = self.names();
         match names.get(name) {

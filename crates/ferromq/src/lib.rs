@@ -39,6 +39,7 @@ mod socket_options;
 #[cfg(feature = "tokio")]
 mod tokio_socket;
 mod transport;
+mod zap;
 
 pub use bytes::Bytes;
 pub use context::Context;

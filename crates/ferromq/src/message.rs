@@ -84,8 +84,9 @@ impl Message {
     }
 
     /// A property of the peer this message came from, as libzmq's `zmq_msg_gets` gives it:
-    /// `Socket-Type`, `Routing-Id` (its `Identity`), `Peer-Address` (its IP address), and any
-    /// other property it sent in its handshake, such as application `X-` properties. Names
+    /// `Socket-Type`, `Routing-Id` (its `Identity`), `Peer-Address` (its IP address), any
+    /// other property it sent in its handshake, such as application `X-` properties, and, from
+    /// an authenticated client, the `User-Id` and metadata the ZAP handler gave. Names
     /// compare without regard to case. `None` for a message made here, or from an inproc peer.
     pub fn property(&self, name: &str) -> Option<&[u8]> {
         let meta = self.metadata.as_deref()?;
@@ -99,6 +100,7 @@ impl Message {
         };
         meta.properties
             .iter()
+            .rev()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_ref())
     }

@@ -88,6 +88,15 @@ pub(crate) struct Options {
     pub ipv6: bool,
     /// The I/O threads the socket may use, one bit each (0: any).
     pub affinity: u64,
+    /// PLAIN: this side is the server and authenticates clients.
+    pub plain_server: bool,
+    /// PLAIN: this side is a client with these credentials.
+    pub plain_username: Option<Bytes>,
+    pub plain_password: Option<Bytes>,
+    /// The ZAP domain sent with each authentication request.
+    pub zap_domain: Bytes,
+    /// With an empty domain, authenticate nobody (RFC 27 strictly) instead of everybody.
+    pub zap_enforce_domain: bool,
 }
 
 impl Default for Options {
@@ -131,6 +140,11 @@ impl Default for Options {
             tos: None,
             ipv6: false,
             affinity: 0,
+            plain_server: false,
+            plain_username: None,
+            plain_password: None,
+            zap_domain: Bytes::new(),
+            zap_enforce_domain: false,
         }
     }
 }

@@ -82,6 +82,8 @@ impl SocketShared {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
+        // Dropped out here: it closes a socket of its own.
+        drop(self.with_core(SocketCore::take_zap));
         if self.with_core(SocketCore::close) {
             self.io.linger(Arc::clone(self));
         } else {
@@ -223,6 +225,15 @@ impl Socket {
             ctx,
             _not_sync: PhantomData,
         })
+    }
+
+    /// Gives a server socket its link to the ZAP handler, once.
+    pub(crate) fn start_zap(&self) -> Result<()> {
+        if self.with_core(|core| core.has_zap()) {
+            return Ok(());
+        }
+        let zap = crate::zap::ZapClient::new(&self.ctx)?;
+        self.with_core(|core| core.set_zap(zap))
     }
 
     /// Runs `f` on the socket's core.

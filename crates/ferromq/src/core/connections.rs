@@ -9,12 +9,16 @@ use crate::io_thread::{token, Lookup};
 use crate::monitor::Event;
 use crate::pipe::{flush_stream, Pipe, PipeKind, StreamPipe};
 use crate::transport::{ipc, tcp};
+use crate::zap::ZapClient;
+use ferromq_zmtp::{AuthReply, AuthRequest};
 
-use super::{SocketCore, LISTENER};
+use super::{SocketCore, LISTENER, ZAP};
 
 impl SocketCore {
     pub(crate) fn handle_event(&mut self, key: u32, readable: bool, writable: bool) {
-        if key & LISTENER != 0 {
+        if key == ZAP {
+            self.take_zap_answers();
+        } else if key & LISTENER != 0 {
             self.accept((key & !LISTENER) as usize);
         } else {
             self.pipe_event(key as usize, readable || writable);
@@ -245,6 +249,10 @@ impl SocketCore {
             progress = conn.read(&mut s.inq, rcvhwm, &mut s.out);
             s.read_blocked = rcvhwm != 0 && s.inq.len() >= rcvhwm;
         }
+        if let Some(request) = progress.auth_request.take() {
+            flush_stream(pipe);
+            return self.authenticate(key, request);
+        }
         // A peer may finish its handshake, send and leave in one read: the handshake is
         // taken in first, so that what it sent is delivered.
         if progress.handshake_done {
@@ -293,6 +301,67 @@ impl SocketCore {
         }
     }
 
+    /// Asks the ZAP handler about a client whose handshake waits on its credentials; with no
+    /// handler (or, under `zap_enforce_domain`, no domain) the client is let in, as libzmq does.
+    fn authenticate(&mut self, key: usize, request: AuthRequest) {
+        let address = match self.pipes.slab.get(key).map(|p| &p.kind) {
+            Some(PipeKind::Stream(s)) => s
+                .conn
+                .as_ref()
+                .map(|c| c.peer_address.clone())
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
+        let ip = address
+            .rsplit_once(':')
+            .map_or("", |(ip, _)| ip)
+            .trim_matches(|c| c == '[' || c == ']');
+        let (domain, identity) = (
+            self.options.zap_domain.clone(),
+            self.options.routing_id.clone(),
+        );
+        let skip = self.options.zap_enforce_domain && domain.is_empty();
+        let reply = match self.zap.as_mut() {
+            Some(zap) if !skip && zap.handler_present() => {
+                match zap.ask(key, &domain, ip, &identity, &request) {
+                    Ok(()) => return,
+                    Err(e) => AuthReply::Refuse {
+                        status_code: 500,
+                        text: format!("cannot ask the ZAP handler: {e}"),
+                    },
+                }
+            }
+            _ => AuthReply::accept(),
+        };
+        self.give_verdict(key, reply);
+    }
+
+    /// Hands the handler's verdicts to the handshakes waiting for them.
+    fn take_zap_answers(&mut self) {
+        let answers = self
+            .zap
+            .as_mut()
+            .map(ZapClient::answers)
+            .unwrap_or_default();
+        for (key, reply) in answers {
+            self.give_verdict(key, reply);
+        }
+    }
+
+    fn give_verdict(&mut self, key: usize, reply: AuthReply) {
+        if let Some(Pipe {
+            kind: PipeKind::Stream(s),
+            ..
+        }) = self.pipes.slab.get_mut(key)
+        {
+            if let Some(conn) = s.conn.as_mut() {
+                conn.auth_reply(reply);
+                // The handshake goes on from what it already holds.
+                self.pipe_event(key, true);
+            }
+        }
+    }
+
     /// Closes failed pipes, or starts reconnecting those that `connect` made.
     pub(super) fn sweep(&mut self) {
         let dead: Vec<usize> = self
@@ -317,7 +386,11 @@ impl SocketCore {
             let was_connected = matches!(&pipe.kind, PipeKind::Stream(s) if s.conn.as_ref().is_some_and(|c| !c.is_connecting()));
             let endpoint = pipe.endpoint.clone();
             match &closed {
-                Some(Closed::ProtocolError(reason) | Closed::HandshakeFailed(reason, _)) => {
+                Some(
+                    Closed::ProtocolError(reason)
+                    | Closed::HandshakeFailed(reason, _)
+                    | Closed::AuthFailed(reason, _),
+                ) => {
                     tracing::warn!(endpoint = %pipe.endpoint, %peer, "connection closed: {reason}")
                 }
                 Some(reason) => {
@@ -327,9 +400,16 @@ impl SocketCore {
             }
             let give_up = match &closed {
                 Some(Closed::Refused(_)) => stop.conn_refused,
-                Some(Closed::HandshakeFailed(..)) => stop.handshake_failed,
+                Some(Closed::HandshakeFailed(..) | Closed::AuthFailed(..)) => stop.handshake_failed,
                 _ => false,
             };
+            if let Some(Closed::AuthFailed(_, status)) = &closed {
+                let status = *status;
+                self.emit(|| Event::HandshakeFailedAuth { status }, &endpoint, &peer);
+            }
+            if let Some(zap) = self.zap.as_mut() {
+                zap.forget(key);
+            }
             if let Some(Closed::HandshakeFailed(reason, code)) = &closed {
                 let reason = reason.clone();
                 let event = match code {

@@ -6,13 +6,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferromq_zmtp::{Handshake, HandshakeConfig, SocketType};
+use ferromq_zmtp::{Handshake, HandshakeConfig, Security, SocketType};
+use mio::unix::SourceFd;
+use mio::Interest;
 use slab::Slab;
 
 use crate::connection::{ConnectionOptions, Heartbeat};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::inproc::InprocPeer;
-use crate::io_thread::IoShared;
+use crate::io_thread::{token, IoShared};
 use crate::message::Message;
 use crate::monitor::{Event, Monitors};
 use crate::options::Options;
@@ -21,9 +23,13 @@ use crate::pipe::{PipeKind, Pipes};
 use crate::signal::Signal;
 use crate::socket::Events;
 use crate::transport::{Listener, StreamSettings};
+use crate::zap::ZapClient;
 
 mod connections;
 mod endpoints;
+
+/// The token key of the socket's ZAP client, above every pipe key.
+const ZAP: u32 = LISTENER - 1;
 
 /// Token bit that marks a listener rather than a pipe.
 const LISTENER: u32 = 1 << 31;
@@ -56,6 +62,8 @@ pub(crate) struct SocketCore {
     prefetched: Option<Message>,
     /// Name look-ups started, to tell their answers apart.
     lookups: u64,
+    /// A server's link to the ZAP handler.
+    zap: Option<ZapClient>,
 }
 
 impl SocketCore {
@@ -85,6 +93,7 @@ impl SocketCore {
             monitors: Monitors::default(),
             prefetched: None,
             lookups: 0,
+            zap: None,
         }
     }
 
@@ -121,9 +130,40 @@ impl SocketCore {
                 socket_type: self.socket_type,
                 routing_id: self.options.routing_id.clone(),
                 properties: self.options.metadata.clone(),
-                security: Default::default(),
+                security: self.security(),
             })
         })
+    }
+
+    /// The mechanism and role the options choose: a PLAIN server, a PLAIN client, or NULL.
+    fn security(&self) -> Security {
+        let o = &self.options;
+        if o.plain_server {
+            Security::PlainServer
+        } else if let Some(username) = &o.plain_username {
+            let password = o.plain_password.clone().unwrap_or_default();
+            Security::PlainClient {
+                username: username.clone(),
+                password,
+            }
+        } else {
+            Security::Null
+        }
+    }
+
+    pub(crate) fn has_zap(&self) -> bool {
+        self.zap.is_some()
+    }
+
+    /// Gives the socket its link to the ZAP handler, watched by the I/O thread.
+    pub(crate) fn set_zap(&mut self, zap: ZapClient) -> Result<()> {
+        let fd = zap.fd()?;
+        self.io
+            .registry
+            .register(&mut SourceFd(&fd), token(self.id, ZAP), Interest::READABLE)
+            .map_err(|e| Error::io("cannot watch the ZAP handler's replies", e))?;
+        self.zap = Some(zap);
+        Ok(())
     }
 
     fn connection_options(&self) -> ConnectionOptions {
@@ -255,6 +295,16 @@ impl SocketCore {
         self.linger_deadline = self.options.linger.map(|l| Instant::now() + l);
         self.arm_timer();
         true
+    }
+
+    /// Takes the ZAP client away from the I/O thread, to be dropped outside the socket's lock
+    /// (dropping it closes a socket of its own).
+    pub(crate) fn take_zap(&mut self) -> Option<ZapClient> {
+        let zap = self.zap.take()?;
+        if let Ok(fd) = zap.fd() {
+            let _ = self.io.registry.deregister(&mut SourceFd(&fd));
+        }
+        Some(zap)
     }
 
     pub(crate) fn linger_done(&self, now: Instant) -> bool {
