@@ -1,14 +1,12 @@
-//! Tests that measure the whole process (its memory, its threads), so they take turns: no
-//! other test may allocate or start threads while one measures.
+//! Measurements of the whole process (its memory, its threads). They run one after the other
+//! in a single test, so that no other test, and no thread the test harness starts, disturbs
+//! what they measure.
 
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use ferromq::{Context, ErrorKind, Socket, SocketType};
 
 const WAIT: Duration = Duration::from_secs(5);
-
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn socket(ctx: &Context, kind: SocketType) -> Socket {
     let s = ctx.socket(kind).unwrap();
@@ -20,8 +18,12 @@ fn socket(ctx: &Context, kind: SocketType) -> Socket {
 
 /// A subscriber that never reads: the publisher's memory stays bounded and the drops show.
 #[test]
+fn whole_process_measurements() {
+    a_slow_subscriber_costs_bounded_memory_and_its_drops_are_counted();
+    affinity_puts_the_sockets_io_on_the_chosen_thread();
+}
+
 fn a_slow_subscriber_costs_bounded_memory_and_its_drops_are_counted() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     fn rss_kib() -> u64 {
         let status = std::fs::read_to_string("/proc/self/status").unwrap();
         let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
@@ -73,9 +75,7 @@ fn thread_cpu_ns(tid: u32) -> u64 {
     stat.split_whitespace().next().unwrap().parse().unwrap()
 }
 
-#[test]
 fn affinity_puts_the_sockets_io_on_the_chosen_thread() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let before = thread_ids();
     let ctx = Context::with_io_threads(2).unwrap();
     let io: Vec<u32> = thread_ids()
