@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use ferromq_zmtp::{
-    frame_header, AuthReply, AuthRequest, Command, Frame, FrameDecoder, Handshake, PeerInfo,
-    ProtocolError,
+    frame_header, AuthReply, AuthRequest, Command, CurveCodec, Frame, FrameDecoder, Handshake,
+    PeerInfo, ProtocolError,
 };
 
 use crate::message::{Message, PeerMetadata};
@@ -67,6 +67,12 @@ pub(crate) struct OutBuffer {
     /// Messages encoded since the buffer was last empty: the part of the high-water mark that
     /// has left the queue but not the process.
     messages: usize,
+    /// The CURVE session of the connection, once its handshake is done: every frame out is
+    /// sealed by it here, and every frame in is opened by it (nonces run both ways in one
+    /// object, so it lives where the frames are written).
+    pub curve: Option<CurveCodec>,
+    /// Why sealing a frame failed: the connection must close.
+    pub broken: Option<String>,
 }
 
 impl OutBuffer {
@@ -84,6 +90,17 @@ impl OutBuffer {
 
     pub(crate) fn push_message(&mut self, msg: &Message) {
         let last = msg.len().saturating_sub(1);
+        if let Some(curve) = self.curve.as_mut() {
+            let before = self.tail.len();
+            for (i, frame) in msg.iter().enumerate() {
+                if let Err(e) = curve.encode_message(&mut self.tail, i < last, frame) {
+                    self.broken = Some(format!("CURVE: {e}"));
+                }
+            }
+            self.bytes += self.tail.len() - before;
+            self.messages += 1;
+            return;
+        }
         for (i, frame) in msg.iter().enumerate() {
             let (header, n) = frame_header(i < last, false, frame.len());
             if frame.len() >= LARGE_FRAME {
@@ -119,7 +136,14 @@ impl OutBuffer {
 
     pub(crate) fn push_command(&mut self, cmd: &Command) {
         let before = self.tail.len();
-        cmd.encode(&mut self.tail);
+        match self.curve.as_mut() {
+            Some(curve) => {
+                if let Err(e) = curve.encode_command(&mut self.tail, cmd) {
+                    self.broken = Some(format!("CURVE: {e}"));
+                }
+            }
+            None => cmd.encode(&mut self.tail),
+        }
         self.bytes += self.tail.len() - before;
     }
 
@@ -129,11 +153,14 @@ impl OutBuffer {
         self.bytes += self.tail.len() - before;
     }
 
+    /// Drops what was not written, and the connection's CURVE session with it.
     pub(crate) fn clear(&mut self) {
         self.chunks.clear();
         self.tail.clear();
         self.bytes = 0;
         self.messages = 0;
+        self.curve = None;
+        self.broken = None;
     }
 
     /// Writes as much as the stream takes. `Ok` whether or not everything went.
@@ -513,7 +540,9 @@ impl Connection {
                     }
                     return Ok(());
                 }
-                Ok(Some(peer)) => {
+                Ok(Some(mut peer)) => {
+                    // From here on every frame both ways goes through the CURVE session.
+                    out.curve = peer.codec.take();
                     // PING is ZMTP 3.1; a 3.0 peer would not know it.
                     if peer.version.minor >= 1 {
                         self.next_ping = self.heartbeat.ivl.map(|ivl| Instant::now() + ivl);
@@ -552,6 +581,14 @@ impl Connection {
                 Ok(Some(frame)) => frame,
                 Ok(None) => break,
                 Err(e) => return Err(Closed::ProtocolError(format!("protocol error: {e}"))),
+            };
+            // A box that does not open, or comes out of order, ends the connection with no
+            // ERROR (RFC 26).
+            let frame = match out.curve.as_mut() {
+                Some(curve) => curve
+                    .decode(frame)
+                    .map_err(|e| Closed::ProtocolError(format!("CURVE: {e}")))?,
+                None => frame,
             };
             match frame {
                 Frame::Message { more, body } => {

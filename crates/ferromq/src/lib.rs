@@ -46,6 +46,10 @@ pub use context::Context;
 pub use endpoint::{Endpoint, IpcAddr, TcpHost};
 pub use error::{Error, ErrorKind, Result};
 pub use ferromq_zmtp::SocketType;
+/// Z85 (RFC 32), the printable form of CURVE keys, and CURVE key pairs.
+pub use ferromq_zmtp::{
+    curve_keypair, curve_public, z85, CurveKeyPair, CurvePublicKey, CurveSecretKey,
+};
 pub use message::{IntoFrame, Message};
 pub use monitor::{Event, Monitor, MonitorEvent};
 pub use options::ReconnectStop;

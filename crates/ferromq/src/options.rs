@@ -97,6 +97,12 @@ pub(crate) struct Options {
     pub zap_domain: Bytes,
     /// With an empty domain, authenticate nobody (RFC 27 strictly) instead of everybody.
     pub zap_enforce_domain: bool,
+    /// CURVE: this side is the server.
+    pub curve_server: bool,
+    /// CURVE: this side's long-term key pair, and (on a client) the server's public key.
+    pub curve_publickey: Option<[u8; 32]>,
+    pub curve_secretkey: Option<[u8; 32]>,
+    pub curve_serverkey: Option<[u8; 32]>,
 }
 
 impl Default for Options {
@@ -145,6 +151,10 @@ impl Default for Options {
             plain_password: None,
             zap_domain: Bytes::new(),
             zap_enforce_domain: false,
+            curve_server: false,
+            curve_publickey: None,
+            curve_secretkey: None,
+            curve_serverkey: None,
         }
     }
 }

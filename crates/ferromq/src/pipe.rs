@@ -387,6 +387,10 @@ pub(crate) fn flush_stream(pipe: &mut Pipe) {
             if conn.is_connecting() {
                 return;
             }
+            if let Some(reason) = s.out.broken.take() {
+                pipe.dead = Some(Closed::ProtocolError(reason));
+                return;
+            }
             let mut result = s.out.write_to(&mut conn.stream);
             if result.is_ok() && s.out.is_empty() && !s.pending.is_empty() && conn.is_active() {
                 // A conflated message waited for the previous one to be written.

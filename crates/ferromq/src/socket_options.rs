@@ -331,8 +331,58 @@ impl Socket {
         /// everybody (RFC 27 strictly; libzmq's `ZMQ_ZAP_ENFORCE_DOMAIN`). Off by default.
         set_zap_enforce_domain, zap_enforce_domain, zap_enforce_domain: bool
     );
-}
 
+    /// CURVE (RFC 25, 26): this side is the server; it needs its secret key
+    /// (`set_curve_secretkey`) and asks the ZAP handler about every client's public key (with
+    /// no handler bound, every client with a valid handshake is let in, as libzmq does).
+    pub fn set_curve_server(&self, on: bool) -> Result<()> {
+        if on {
+            self.start_zap()?;
+        }
+        self.set_option(|o| o.curve_server = on);
+        Ok(())
+    }
+
+    /// The value set with `set_curve_server`.
+    pub fn curve_server(&self) -> bool {
+        self.option(|o| o.curve_server)
+    }
+
+    /// CURVE: this side's long-term public key, as 32 bytes or 40 characters of Z85. A client
+    /// that leaves it unset uses the one its secret key derives.
+    pub fn set_curve_publickey(&self, key: impl AsRef<[u8]>) -> Result<()> {
+        let key = curve_key("curve_publickey", key.as_ref())?;
+        self.set_option(|o| o.curve_publickey = Some(key));
+        Ok(())
+    }
+
+    /// CURVE: this side's long-term secret key, as 32 bytes or 40 characters of Z85.
+    pub fn set_curve_secretkey(&self, key: impl AsRef<[u8]>) -> Result<()> {
+        let key = curve_key("curve_secretkey", key.as_ref())?;
+        self.set_option(|o| o.curve_secretkey = Some(key));
+        Ok(())
+    }
+
+    /// CURVE: the server's public key, which makes this side a client; 32 bytes or 40
+    /// characters of Z85.
+    pub fn set_curve_serverkey(&self, key: impl AsRef<[u8]>) -> Result<()> {
+        let key = curve_key("curve_serverkey", key.as_ref())?;
+        self.set_option(|o| o.curve_serverkey = Some(key));
+        Ok(())
+    }
+
+    /// The public key set with `set_curve_publickey`, in Z85.
+    pub fn curve_publickey(&self) -> Option<String> {
+        self.option(|o| o.curve_publickey)
+            .and_then(|k| ferromq_zmtp::z85::encode(&k).ok())
+    }
+
+    /// The server key set with `set_curve_serverkey`, in Z85.
+    pub fn curve_serverkey(&self) -> Option<String> {
+        self.option(|o| o.curve_serverkey)
+            .and_then(|k| ferromq_zmtp::z85::encode(&k).ok())
+    }
+}
 fn plain_credential(option: &str, value: Bytes) -> Result<Bytes> {
     if value.len() > 255 {
         return Err(Error::new(
@@ -341,4 +391,38 @@ fn plain_credential(option: &str, value: Bytes) -> Result<Bytes> {
         ));
     }
     Ok(value)
+}
+
+/// A CURVE key from 32 bytes, or from 40 characters of Z85 (with or without a final NUL), as
+/// libzmq takes them.
+fn curve_key(option: &str, key: &[u8]) -> Result<[u8; 32]> {
+    let key = key
+        .strip_suffix(&[0])
+        .filter(|k| k.len() == 40)
+        .unwrap_or(key);
+    let bytes = match key.len() {
+        32 => key.to_vec(),
+        40 => {
+            let text = std::str::from_utf8(key).map_err(|_| {
+                Error::new(
+                    ErrorKind::InvalidArgument,
+                    format!("{option}: not Z85 text"),
+                )
+            })?;
+            ferromq_zmtp::z85::decode(text)
+                .map_err(|e| Error::new(ErrorKind::InvalidArgument, format!("{option}: {e}")))?
+        }
+        n => {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("{option}: a key is 32 bytes or 40 characters of Z85, not {n}"),
+            ))
+        }
+    };
+    bytes.try_into().map_err(|_| {
+        Error::new(
+            ErrorKind::InvalidArgument,
+            format!("{option}: not 32 bytes"),
+        )
+    })
 }

@@ -6,7 +6,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferromq_zmtp::{Handshake, HandshakeConfig, Security, SocketType};
+use ferromq_zmtp::{
+    curve_public, CurvePublicKey, CurveSecretKey, Handshake, HandshakeConfig, Security, SocketType,
+};
 use mio::unix::SourceFd;
 use mio::Interest;
 use slab::Slab;
@@ -135,9 +137,26 @@ impl SocketCore {
         })
     }
 
-    /// The mechanism and role the options choose: a PLAIN server, a PLAIN client, or NULL.
+    /// The mechanism and role the options choose: a CURVE server (with its secret key) or
+    /// client (with the server's key), a PLAIN server or client, or NULL.
     fn security(&self) -> Security {
         let o = &self.options;
+        if let (true, Some(secret)) = (o.curve_server, o.curve_secretkey) {
+            return Security::CurveServer {
+                secret_key: CurveSecretKey::from_bytes(secret),
+            };
+        }
+        if let (Some(server), Some(secret)) = (o.curve_serverkey, o.curve_secretkey) {
+            let secret_key = CurveSecretKey::from_bytes(secret);
+            let public_key = o
+                .curve_publickey
+                .map_or_else(|| curve_public(&secret_key), CurvePublicKey);
+            return Security::CurveClient {
+                server_key: CurvePublicKey(server),
+                public_key,
+                secret_key,
+            };
+        }
         if o.plain_server {
             Security::PlainServer
         } else if let Some(username) = &o.plain_username {
@@ -168,8 +187,10 @@ impl SocketCore {
 
     fn connection_options(&self) -> ConnectionOptions {
         let o = &self.options;
+        // A CURVE frame carries its body in a box 33 bytes larger.
+        let sealed = o.curve_server || o.curve_serverkey.is_some();
         ConnectionOptions {
-            maxmsgsize: o.maxmsgsize,
+            maxmsgsize: o.maxmsgsize.map(|m| if sealed { m + 33 } else { m }),
             handshake_ivl: o.handshake_ivl,
             heartbeat: Heartbeat {
                 ivl: o.heartbeat_ivl,
