@@ -18,6 +18,7 @@
 // uninitialised memory, and `tokio_socket` registers the readiness fd with tokio.
 #![deny(unsafe_code)]
 
+mod auth;
 mod connection;
 mod context;
 mod core;
@@ -41,6 +42,7 @@ mod tokio_socket;
 mod transport;
 mod zap;
 
+pub use auth::Authenticator;
 pub use bytes::Bytes;
 pub use context::Context;
 pub use endpoint::{Endpoint, IpcAddr, TcpHost};
