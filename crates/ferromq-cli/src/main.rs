@@ -8,6 +8,7 @@ mod monitor;
 mod perf;
 mod proxy;
 mod recv;
+mod security;
 mod send;
 mod socket_args;
 
@@ -40,6 +41,9 @@ enum Command {
     /// Move messages both ways between a frontend and a backend socket (a ROUTER/DEALER queue,
     /// an XSUB/XPUB forwarder, a PULL/PUSH streamer) until SIGINT or SIGTERM.
     Proxy(proxy::Args),
+    /// Print a new CURVE key pair in Z85, as two lines: `public: KEY` and `secret: KEY` (a file
+    /// holding them can be given as --curve-secretkey @FILE).
+    Keygen,
 }
 
 /// Bad arguments: one line naming the argument, exit status 2.
@@ -94,5 +98,6 @@ fn main() -> ExitCode {
         Command::Monitor(args) => monitor::run(args),
         Command::Perf(cmd) => perf::run(cmd),
         Command::Proxy(args) => proxy::run(args),
+        Command::Keygen => security::keygen(),
     }
 }

@@ -1,10 +1,12 @@
-//! The arguments every socket-opening command shares: a type and where to bind or connect.
+//! The arguments every socket-opening command shares: a type, where to bind or connect, and
+//! the security mechanism.
 
 use std::process::ExitCode;
 
 use clap::Args;
 use ferromq::{Context, Socket, SocketType};
 
+use crate::security::SecurityArgs;
 use crate::usage_error;
 
 #[derive(Args, Debug)]
@@ -19,6 +21,8 @@ pub(crate) struct SocketArgs {
     /// Endpoint to connect to (repeatable), e.g. tcp://127.0.0.1:5555.
     #[arg(long, value_name = "EP")]
     pub connect: Vec<String>,
+    #[command(flatten)]
+    pub security: SecurityArgs,
 }
 
 fn parse_type(name: &str) -> Result<SocketType, String> {
@@ -34,15 +38,23 @@ impl SocketArgs {
         Ok(socket)
     }
 
-    /// Creates the socket without binding or connecting it yet.
+    /// Creates the socket with its security options, without binding or connecting it yet:
+    /// the mechanism must be set before the first connection starts.
     pub(crate) fn create(&self, ctx: &Context) -> Result<Socket, ExitCode> {
         if self.bind.is_empty() && self.connect.is_empty() {
             return Err(usage_error(
                 "give at least one --bind or --connect endpoint",
             ));
         }
-        ctx.socket(self.socket_type)
-            .map_err(|e| usage_error(format!("--type: {e}")))
+        let security = self.security.check().map_err(usage_error)?;
+        let socket = ctx
+            .socket(self.socket_type)
+            .map_err(|e| usage_error(format!("--type: {e}")))?;
+        security.apply(&socket).map_err(|e| {
+            eprintln!("ferromq: {e}");
+            ExitCode::from(1)
+        })?;
+        Ok(socket)
     }
 
     /// Binds and connects the socket to the endpoints given.
