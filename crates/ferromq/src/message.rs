@@ -109,6 +109,19 @@ impl Message {
         self.metadata = Some(metadata);
     }
 
+    /// Splits off the first `n` frames (an envelope); what is left keeps the sender's metadata.
+    pub(crate) fn split_envelope(self, n: usize) -> (Vec<Bytes>, Message) {
+        let mut frames = self.frames.into_vec();
+        let body = frames.split_off(n.min(frames.len()));
+        (
+            frames,
+            Message {
+                frames: body.into_iter().collect(),
+                metadata: self.metadata,
+            },
+        )
+    }
+
     /// Iterates over the frames.
     pub fn iter(&self) -> std::slice::Iter<'_, Bytes> {
         self.frames.iter()

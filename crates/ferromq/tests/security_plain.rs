@@ -214,3 +214,68 @@ fn a_ferromq_plain_server_takes_a_libzmq_client() {
     assert_eq!(msg.frames()[0], "from libzmq");
     assert_eq!(msg.property("User-Id"), Some(&b"admin"[..]));
 }
+
+/// PLAIN with libzmq over tcp and ipc for REQ/REP both ways, and PUB/SUB with the
+/// subscription crossing an authenticated connection.
+#[test]
+fn with_libzmq_for_req_rep_and_pub_sub_over_tcp_and_ipc() {
+    let ctx = Context::new();
+    let auth = ferromq::Authenticator::start(&ctx).unwrap();
+    auth.allow_plain("admin", "secret");
+    let ipc = common::IpcEndpoint::new("plain-interop");
+    for endpoint in ["tcp://127.0.0.1:*".to_string(), ipc.endpoint()] {
+        // ferromq REP server, libzmq REQ client.
+        let rep = ctx.socket(SocketType::Rep).unwrap();
+        rep.set_rcvtimeo(Some(WAIT)).unwrap();
+        rep.set_plain_server(true).unwrap();
+        rep.bind(&endpoint).unwrap();
+        let mut req = Peer::pyzmq_socket("pyzmq REQ", "REQ", WAIT);
+        req.set_bytes("PLAIN_USERNAME", b"admin");
+        req.set_bytes("PLAIN_PASSWORD", b"secret");
+        req.connect(&rep.last_endpoint());
+        req.send(&[b"question"]);
+        let question = rep.recv().unwrap();
+        assert_eq!(question.frames()[0], "question");
+        assert_eq!(question.property("User-Id"), Some(&b"admin"[..]));
+        rep.send("answer").unwrap();
+        assert_eq!(req.recv().unwrap(), vec![b"answer".to_vec()]);
+
+        // libzmq REP server (no ZAP handler in that process: libzmq lets every client in),
+        // ferromq REQ client.
+        let mut py_rep = Peer::pyzmq_socket("pyzmq REP", "REP", WAIT);
+        py_rep.set("PLAIN_SERVER", 1);
+        let bound = py_rep.bind(&endpoint.replace("plain-interop", "plain-interop-rep"));
+        let req = ctx.socket(SocketType::Req).unwrap();
+        req.set_rcvtimeo(Some(WAIT)).unwrap();
+        req.set_plain_username("admin").unwrap();
+        req.set_plain_password("secret").unwrap();
+        req.connect(&bound).unwrap();
+        req.send("to libzmq").unwrap();
+        assert_eq!(py_rep.recv().unwrap(), vec![b"to libzmq".to_vec()]);
+        py_rep.send(&[b"from libzmq"]);
+        assert_eq!(req.recv().unwrap().frames()[0], "from libzmq");
+    }
+
+    let publisher = ctx.socket(SocketType::Pub).unwrap();
+    publisher.set_plain_server(true).unwrap();
+    publisher.bind("tcp://127.0.0.1:*").unwrap();
+    let mut sub = Peer::pyzmq_socket("pyzmq SUB", "SUB", WAIT);
+    sub.set_bytes("PLAIN_USERNAME", b"admin");
+    sub.set_bytes("PLAIN_PASSWORD", b"secret");
+    sub.subscribe(b"news");
+    sub.connect(&publisher.last_endpoint());
+    sub.set("RCVTIMEO", 50);
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        publisher.send("other").unwrap();
+        publisher.send("news flash").unwrap();
+        if let Some(frames) = sub.recv() {
+            assert_eq!(frames, vec![b"news flash".to_vec()]);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no authenticated subscription arrived"
+        );
+    }
+}

@@ -76,15 +76,15 @@ pub(crate) struct Req {
 impl Req {
     /// The reply's body, if `msg` is a well-formed reply to the current request.
     fn reply_body(&self, msg: Message) -> Option<Message> {
-        let mut frames = msg.into_frames().into_iter();
-        if self.correlate && frames.next()? != self.request_id.to_be_bytes().as_slice() {
+        let envelope = if self.correlate { 2 } else { 1 };
+        let (head, body) = msg.split_envelope(envelope);
+        if head.len() < envelope || body.is_empty() {
             return None;
         }
-        if !frames.next()?.is_empty() {
+        if self.correlate && head[0] != self.request_id.to_be_bytes().as_slice() {
             return None;
         }
-        let body: Message = frames.collect();
-        (!body.is_empty()).then_some(body)
+        head[envelope - 1].is_empty().then_some(body)
     }
 }
 
@@ -197,17 +197,16 @@ impl Pattern for Rep {
             ));
         }
         while let Some((key, msg)) = self.fq.recv(pipes) {
-            let mut frames = msg.into_frames();
             // A request without a delimiter is malformed and dropped.
-            let Some(at) = frames.iter().position(Bytes::is_empty) else {
+            let Some(at) = msg.iter().position(Bytes::is_empty) else {
                 continue;
             };
-            let body = frames.split_off(at + 1);
+            let (envelope, body) = msg.split_envelope(at + 1);
             if body.is_empty() {
                 continue;
             }
-            self.reply_to = Some((key, frames));
-            return Ok(Some(body.into_iter().collect()));
+            self.reply_to = Some((key, envelope));
+            return Ok(Some(body));
         }
         Ok(None)
     }
