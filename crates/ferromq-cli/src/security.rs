@@ -7,7 +7,9 @@ use std::process::ExitCode;
 
 use clap::Args;
 use ferromq::z85::Z85Error;
-use ferromq::{curve_keypair, curve_public, CurvePublicKey, CurveSecretKey, Socket};
+use ferromq::{
+    curve_keypair, curve_public, Authenticator, Context, CurvePublicKey, CurveSecretKey, Socket,
+};
 
 /// The security flags, shared by every command that opens a socket. Their values may start
 /// with '-', as Z85 keys and passwords can. A KEY given as `@FILE` stays off the command line,
@@ -43,10 +45,19 @@ pub(crate) struct SecurityArgs {
         help_heading = "Security"
     )]
     curve_serverkey: Option<String>,
-    /// PLAIN: this side is the server (with no ZAP handler, every client is let in, as in
-    /// libzmq). PLAIN sends passwords in clear: trusted networks only.
+    /// PLAIN: this side is the server, letting in the users given with --plain-user. PLAIN
+    /// sends passwords in clear: trusted networks only.
     #[arg(long, help_heading = "Security")]
     plain_server: bool,
+    /// PLAIN server: let this user in (repeatable); the command checks them as libzmq's ZAP
+    /// handlers do.
+    #[arg(
+        long,
+        value_name = "NAME:PASSWORD",
+        allow_hyphen_values = true,
+        help_heading = "Security"
+    )]
+    plain_user: Vec<String>,
     /// PLAIN: this side is a client and logs in with this username.
     #[arg(
         long,
@@ -77,6 +88,7 @@ impl fmt::Debug for SecurityArgs {
             )
             .field("curve_serverkey", &self.curve_serverkey)
             .field("plain_server", &self.plain_server)
+            .field("plain_users", &self.plain_user.len())
             .field("plain_username", &self.plain_username)
             .field(
                 "plain_password",
@@ -99,7 +111,8 @@ pub(crate) enum Security {
         public: Option<CurvePublicKey>,
         secret: CurveSecretKey,
     },
-    PlainServer,
+    /// The users it lets in, by name and password.
+    PlainServer(Vec<(String, String)>),
     PlainClient {
         username: String,
         password: String,
@@ -119,6 +132,7 @@ impl SecurityArgs {
             ("--plain-server", self.plain_server),
             ("--plain-username", self.plain_username.is_some()),
             ("--plain-password", self.plain_password.is_some()),
+            ("--plain-user", !self.plain_user.is_empty()),
         ];
         let names = |flags: &[(&'static str, bool)]| {
             flags
@@ -159,13 +173,32 @@ impl SecurityArgs {
             } else {
                 None
             };
-            return match client_flag {
-                Some(flag) => Err(format!(
+            if let Some(flag) = client_flag {
+                return Err(format!(
                     "--plain-server cannot be used with {flag}: a server checks credentials, \
                      a client gives them"
-                )),
-                None => Ok(Security::PlainServer),
-            };
+                ));
+            }
+            if self.plain_user.is_empty() {
+                return Err(
+                    "--plain-server needs at least one --plain-user NAME:PASSWORD: a PLAIN \
+                            server lets in no one it cannot check"
+                        .to_string(),
+                );
+            }
+            let users = self
+                .plain_user
+                .iter()
+                .map(|user| {
+                    user.split_once(':')
+                        .map(|(name, password)| (name.to_string(), password.to_string()))
+                        .ok_or_else(|| "--plain-user: expected NAME:PASSWORD".to_string())
+                })
+                .collect::<Result<Vec<_>, String>>()?;
+            return Ok(Security::PlainServer(users));
+        }
+        if !self.plain_user.is_empty() {
+            return Err("--plain-user goes with --plain-server".to_string());
         }
         match &self.plain_username {
             Some(username) => Ok(Security::PlainClient {
@@ -231,9 +264,27 @@ impl SecurityArgs {
 impl Security {
     /// Sets the socket's options; before any bind or connect, as the mechanism is fixed for
     /// each connection when it starts.
-    pub(crate) fn apply(&self, socket: &Socket) -> ferromq::Result<()> {
+    /// A PLAIN server also gets the authenticator that checks its users, to keep as long as
+    /// the socket.
+    pub(crate) fn apply(
+        &self,
+        ctx: &Context,
+        socket: &Socket,
+    ) -> ferromq::Result<Option<Authenticator>> {
+        if let Security::PlainServer(users) = self {
+            let auth = Authenticator::start(ctx)?;
+            for (name, password) in users {
+                auth.allow_plain(name.clone().into_bytes(), password.clone().into_bytes());
+            }
+            socket.set_plain_server(true)?;
+            return Ok(Some(auth));
+        }
+        self.apply_options(socket).map(|()| None)
+    }
+
+    fn apply_options(&self, socket: &Socket) -> ferromq::Result<()> {
         match self {
-            Security::Null => Ok(()),
+            Security::Null | Security::PlainServer(_) => Ok(()),
             Security::CurveServer { public, secret } => {
                 if let Some(public) = public {
                     socket.set_curve_publickey(public.0)?;
@@ -252,7 +303,6 @@ impl Security {
                 socket.set_curve_secretkey(secret.as_bytes())?;
                 socket.set_curve_serverkey(server.0)
             }
-            Security::PlainServer => socket.set_plain_server(true),
             Security::PlainClient { username, password } => {
                 socket.set_plain_username(username.clone().into_bytes())?;
                 socket.set_plain_password(password.clone().into_bytes())

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Args;
-use ferromq::{Context, Socket, SocketType};
+use ferromq::{Authenticator, Context, Socket, SocketType};
 
 use crate::security::SecurityArgs;
 use crate::usage_error;
@@ -25,6 +25,20 @@ pub(crate) struct SocketArgs {
     pub security: SecurityArgs,
 }
 
+/// A socket with what it needs beside it: a PLAIN server's authenticator lives as long as it.
+pub(crate) struct OpenSocket {
+    socket: Socket,
+    _authenticator: Option<Authenticator>,
+}
+
+impl std::ops::Deref for OpenSocket {
+    type Target = Socket;
+
+    fn deref(&self) -> &Socket {
+        &self.socket
+    }
+}
+
 fn parse_type(name: &str) -> Result<SocketType, String> {
     let upper = name.to_ascii_uppercase();
     SocketType::from_name(upper.as_bytes()).ok_or_else(|| format!("unknown socket type {name:?}"))
@@ -32,7 +46,7 @@ fn parse_type(name: &str) -> Result<SocketType, String> {
 
 impl SocketArgs {
     /// Opens the socket, binds and connects; a bad endpoint is a usage error.
-    pub(crate) fn open(&self, ctx: &Context) -> Result<Socket, ExitCode> {
+    pub(crate) fn open(&self, ctx: &Context) -> Result<OpenSocket, ExitCode> {
         let socket = self.create(ctx)?;
         self.attach(&socket)?;
         Ok(socket)
@@ -40,7 +54,7 @@ impl SocketArgs {
 
     /// Creates the socket with its security options, without binding or connecting it yet:
     /// the mechanism must be set before the first connection starts.
-    pub(crate) fn create(&self, ctx: &Context) -> Result<Socket, ExitCode> {
+    pub(crate) fn create(&self, ctx: &Context) -> Result<OpenSocket, ExitCode> {
         if self.bind.is_empty() && self.connect.is_empty() {
             return Err(usage_error(
                 "give at least one --bind or --connect endpoint",
@@ -50,11 +64,14 @@ impl SocketArgs {
         let socket = ctx
             .socket(self.socket_type)
             .map_err(|e| usage_error(format!("--type: {e}")))?;
-        security.apply(&socket).map_err(|e| {
+        let authenticator = security.apply(ctx, &socket).map_err(|e| {
             eprintln!("ferromq: {e}");
             ExitCode::from(1)
         })?;
-        Ok(socket)
+        Ok(OpenSocket {
+            socket,
+            _authenticator: authenticator,
+        })
     }
 
     /// Binds and connects the socket to the endpoints given.

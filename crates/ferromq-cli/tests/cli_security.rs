@@ -456,7 +456,7 @@ fn monitor_shows_a_curve_handshake_succeeding() {
 
 // ---- PLAIN ---------------------------------------------------------------------------------
 
-/// Starts a PLAIN server `recv` (no ZAP handler: every client is let in), then `send` with
+/// Starts a PLAIN server `recv` that lets in alice (password "open sesame"), then `send` with
 /// `send_extra` flags.
 fn plain_transfer(recv_extra: &[&str], send_extra: &[&str]) -> Outcome {
     let endpoint = free_endpoint();
@@ -467,6 +467,8 @@ fn plain_transfer(recv_extra: &[&str], send_extra: &[&str]) -> Outcome {
         "--bind",
         &endpoint,
         "--plain-server",
+        "--plain-user",
+        "alice:open sesame",
     ];
     recv.extend_from_slice(recv_extra);
     let receiver = spawn(&recv);
@@ -502,6 +504,22 @@ fn plain_round_trip_delivers_the_messages() {
     );
     out.assert_code(0);
     assert_eq!(out.lines(), ["hello", "world"]);
+}
+
+#[test]
+fn plain_server_refuses_a_wrong_password() {
+    let out = plain_transfer(
+        &["--count", "1", "--timeout", "2000"],
+        &[
+            "--plain-username",
+            "alice",
+            "--plain-password",
+            "guess",
+            "hello",
+        ],
+    );
+    out.assert_code(1);
+    assert!(out.stdout.is_empty(), "received: {}", out.stdout);
 }
 
 #[test]
@@ -560,6 +578,18 @@ fn contradictory_security_flags_are_usage_errors() {
         (
             vec!["--plain-password", "pw"],
             vec!["--plain-password", "--plain-username"],
+        ),
+        (
+            vec!["--plain-server"],
+            vec!["--plain-server", "--plain-user"],
+        ),
+        (
+            vec!["--plain-user", "a:b"],
+            vec!["--plain-user", "--plain-server"],
+        ),
+        (
+            vec!["--plain-server", "--plain-user", "no-colon"],
+            vec!["--plain-user", "NAME:PASSWORD"],
         ),
         (
             vec![

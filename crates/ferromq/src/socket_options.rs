@@ -287,9 +287,9 @@ impl Socket {
     }
 
     /// PLAIN (RFC 24): this side is the server, and asks the ZAP handler bound at
-    /// `inproc://zeromq.zap.01` about every client's username and password (with no handler
-    /// bound, every client is let in, as libzmq does). Credentials cross the network in clear:
-    /// use PLAIN on trusted networks only.
+    /// `inproc://zeromq.zap.01` (an [`crate::Authenticator`], say) about every client's username
+    /// and password; with no handler bound, no client gets in, as in libzmq. Credentials cross
+    /// the network in clear: use PLAIN on trusted networks only.
     pub fn set_plain_server(&self, on: bool) -> Result<()> {
         if on {
             self.start_zap()?;

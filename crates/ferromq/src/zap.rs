@@ -4,8 +4,8 @@
 //! A server socket gets a DEALER connected to the handler. The handshake of each client stops
 //! at its credentials; the request goes out with a delimiter frame first (so that a REP handler
 //! works, as RFC 27 asks), the reply comes back through the DEALER's readiness fd on the I/O
-//! thread's loop, and the handshake goes on with the verdict. With no handler bound, every
-//! client is accepted, as libzmq does.
+//! thread's loop, and the handshake goes on with the verdict. With no handler bound, a CURVE
+//! client is accepted and a PLAIN one refused, as libzmq does.
 
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, RawFd};

@@ -9,8 +9,8 @@ use crate::io_thread::{token, Lookup};
 use crate::monitor::Event;
 use crate::pipe::{flush_stream, Pipe, PipeKind, StreamPipe};
 use crate::transport::{ipc, tcp};
-use crate::zap::ZapClient;
-use ferromq_zmtp::{AuthReply, AuthRequest};
+use crate::zap::{ZapClient, ZAP_ENDPOINT};
+use ferromq_zmtp::{AuthReply, AuthRequest, Mechanism};
 
 use super::{SocketCore, LISTENER, ZAP};
 
@@ -301,8 +301,9 @@ impl SocketCore {
         }
     }
 
-    /// Asks the ZAP handler about a client whose handshake waits on its credentials; with no
-    /// handler (or, under `zap_enforce_domain`, no domain) the client is let in, as libzmq does.
+    /// Asks the ZAP handler about a client whose handshake waits on its credentials. With no
+    /// handler (or, under `zap_enforce_domain`, no domain), a CURVE client is let in and a PLAIN
+    /// one is not, as libzmq does: a password nobody checks is no authentication.
     fn authenticate(&mut self, key: usize, request: AuthRequest) {
         let address = match self.pipes.slab.get(key).map(|p| &p.kind) {
             Some(PipeKind::Stream(s)) => s
@@ -330,6 +331,15 @@ impl SocketCore {
                         text: format!("cannot ask the ZAP handler: {e}"),
                     },
                 }
+            }
+            _ if request.mechanism == Mechanism::Plain => {
+                if let Some(pipe) = self.pipes.slab.get_mut(key) {
+                    pipe.dead = Some(Closed::HandshakeFailed(
+                        format!("a PLAIN server needs a ZAP handler, and none is bound at {ZAP_ENDPOINT}"),
+                        None,
+                    ));
+                }
+                return;
             }
             _ => AuthReply::accept(),
         };
