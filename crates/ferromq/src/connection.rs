@@ -677,6 +677,10 @@ fn protocol_error_code(e: &ProtocolError) -> u32 {
     use crate::monitor::protocol_error::*;
     match e {
         ProtocolError::MechanismMismatch { .. } => ZMTP_MECHANISM_MISMATCH,
+        ProtocolError::DecryptionFailed(_) | ProtocolError::EncryptionFailed(_) => {
+            ZMTP_CRYPTOGRAPHIC
+        }
+        ProtocolError::BadNonce { .. } => ZMTP_INVALID_SEQUENCE,
         ProtocolError::UnexpectedCommand(_) => ZMTP_UNEXPECTED_COMMAND,
         ProtocolError::BadCommand(_)
         | ProtocolError::BadFrame(_)

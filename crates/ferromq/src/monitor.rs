@@ -55,6 +55,8 @@ pub enum Event {
 pub(crate) mod protocol_error {
     pub const ZMTP_UNSPECIFIED: u32 = 0x1000_0000;
     pub const ZMTP_UNEXPECTED_COMMAND: u32 = 0x1000_0001;
+    pub const ZMTP_INVALID_SEQUENCE: u32 = 0x1000_0002;
+    pub const ZMTP_CRYPTOGRAPHIC: u32 = 0x1100_0001;
     pub const ZMTP_MALFORMED_COMMAND_UNSPECIFIED: u32 = 0x1000_0011;
     pub const ZMTP_INVALID_METADATA: u32 = 0x1000_0018;
     pub const ZMTP_MECHANISM_MISMATCH: u32 = 0x1100_0002;

@@ -93,8 +93,24 @@ fn a_wrong_server_key_never_lets_a_message_through() {
     let (_, server_secret) = keys();
     let (wrong_public, _) = keys();
     let pull = curve_server(&ctx, SocketType::Pull, &server_secret, "tcp://127.0.0.1:*");
+    let server_events = pull.monitor().unwrap();
     let (push, _) = curve_client(&ctx, SocketType::Push, &wrong_public, &pull.last_endpoint());
     let _ = push.try_send("must not arrive");
+    // The client's HELLO does not open: a cryptographic protocol failure, as libzmq reports it.
+    let failed = next_named(
+        &server_events,
+        &["handshake_failed_protocol", "handshake_succeeded"],
+    );
+    assert!(
+        matches!(
+            failed,
+            Event::HandshakeFailedProtocol {
+                code: 0x1100_0001,
+                ..
+            }
+        ),
+        "{failed:?}"
+    );
     pull.set_rcvtimeo(Some(Duration::from_millis(500))).unwrap();
     assert!(
         pull.recv().is_err(),
@@ -207,5 +223,84 @@ fn with_libzmq_both_ways_for_push_pull_req_rep_and_pub_sub() {
             std::time::Instant::now() < deadline,
             "no sealed subscription arrived"
         );
+    }
+}
+
+/// One sealed message from each sending pattern to its receiver, with the CURVE server on the
+/// binding, receiving side: ferromq serving a libzmq client and the reverse, over tcp and ipc.
+/// PUSH and REQ send once (nothing is lost before the connection); PUB repeats until the
+/// subscriber has joined.
+#[test]
+fn a_matrix_with_libzmq_patterns_directions_and_transports() {
+    let ctx = Context::new();
+    let (server_public, server_secret) = keys();
+    let pairs = [
+        (SocketType::Push, SocketType::Pull),
+        (SocketType::Req, SocketType::Rep),
+        (SocketType::Pub, SocketType::Sub),
+    ];
+    for transport in ["tcp", "ipc"] {
+        for (sender, receiver) in pairs {
+            for ferromq_serves in [true, false] {
+                let ipc = IpcEndpoint::new("curve-matrix");
+                let endpoint = match transport {
+                    "tcp" => "tcp://127.0.0.1:*".to_string(),
+                    _ => ipc.endpoint(),
+                };
+                let case = format!(
+                    "{} to {} over {transport}, ferromq serving: {ferromq_serves}",
+                    sender.name(),
+                    receiver.name()
+                );
+                let repeat = sender == SocketType::Pub;
+                let deadline = std::time::Instant::now() + WAIT;
+                let patience = if repeat {
+                    Duration::from_millis(100)
+                } else {
+                    WAIT
+                };
+                if ferromq_serves {
+                    let server = curve_server(&ctx, receiver, &server_secret, &endpoint);
+                    if receiver == SocketType::Sub {
+                        server.subscribe("").unwrap();
+                    }
+                    server.set_rcvtimeo(Some(patience)).unwrap();
+                    let mut client =
+                        pyzmq_curve(sender.name(), "client", &server_public, &server_secret);
+                    client.connect(&server.last_endpoint());
+                    loop {
+                        client.send(&[b"sealed"]);
+                        if let Ok(msg) = server.recv() {
+                            assert_eq!(msg.frames()[0], "sealed", "{case}");
+                            break;
+                        }
+                        assert!(
+                            repeat && std::time::Instant::now() < deadline,
+                            "{case}: nothing arrived"
+                        );
+                    }
+                } else {
+                    let mut server =
+                        pyzmq_curve(receiver.name(), "server", &server_public, &server_secret);
+                    if receiver == SocketType::Sub {
+                        server.subscribe(b"");
+                    }
+                    server.set("RCVTIMEO", patience.as_millis() as i64);
+                    let bound = server.bind(&endpoint);
+                    let (client, _) = curve_client(&ctx, sender, &server_public, &bound);
+                    loop {
+                        client.send("sealed").unwrap();
+                        if let Some(frames) = server.recv() {
+                            assert_eq!(frames, vec![b"sealed".to_vec()], "{case}");
+                            break;
+                        }
+                        assert!(
+                            repeat && std::time::Instant::now() < deadline,
+                            "{case}: nothing arrived"
+                        );
+                    }
+                }
+            }
+        }
     }
 }
