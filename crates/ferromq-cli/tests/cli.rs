@@ -1,156 +1,19 @@
 //! The `ferromq` binary: argument errors, `send` and `recv` over tcp, output formats,
 //! timeouts and subscriptions. Every child process is killed if it outlives its time limit.
 
-use std::io::{Read, Write};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+mod common;
 
-const BIN: &str = env!("CARGO_BIN_EXE_ferromq");
+use std::time::Duration;
+
+use common::{
+    assert_usage_error_line, free_endpoint, spawn, spawn_with_stdin, wait_listening, Outcome,
+};
+
 /// The longest any child may run.
 const LIMIT: Duration = Duration::from_secs(10);
 
-/// A running `ferromq`, killed when dropped.
-struct Running {
-    what: String,
-    child: Child,
-    started: Instant,
-    stdout: Option<JoinHandle<String>>,
-    stderr: Option<JoinHandle<String>>,
-}
-
-/// How a child ended.
-struct Outcome {
-    what: String,
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-    elapsed: Duration,
-}
-
-impl Outcome {
-    fn lines(&self) -> Vec<&str> {
-        self.stdout.lines().collect()
-    }
-
-    fn assert_code(&self, code: i32) {
-        assert_eq!(
-            self.status.code(),
-            Some(code),
-            "`{}` exited with {:?}\nstdout: {}\nstderr: {}",
-            self.what,
-            self.status,
-            self.stdout,
-            self.stderr
-        );
-    }
-}
-
-fn collect(mut pipe: impl Read + Send + 'static) -> JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = pipe.read_to_end(&mut bytes);
-        String::from_utf8_lossy(&bytes).into_owned()
-    })
-}
-
-/// Starts `ferromq args...`; `stdin` is written and closed, or stdin is empty.
-fn spawn(args: &[&str], stdin: Option<&str>) -> Running {
-    let what = format!("ferromq {}", args.join(" "));
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start `{what}`: {e}"));
-    if let Some(text) = stdin {
-        let mut pipe = child.stdin.take().expect("stdin is piped");
-        let text = text.to_string();
-        std::thread::spawn(move || {
-            let _ = pipe.write_all(text.as_bytes());
-        });
-    }
-    Running {
-        stdout: Some(collect(child.stdout.take().expect("stdout is piped"))),
-        stderr: Some(collect(child.stderr.take().expect("stderr is piped"))),
-        what,
-        child,
-        started: Instant::now(),
-    }
-}
-
-impl Running {
-    /// Waits for the exit, at most `limit`; kills the child and fails after that.
-    fn finish(mut self, limit: Duration) -> Outcome {
-        let deadline = self.started + limit;
-        let status = loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(5))
-                }
-                Ok(None) => {
-                    let _ = self.child.kill();
-                    let _ = self.child.wait();
-                    let stdout = self.stdout.take().unwrap().join().unwrap_or_default();
-                    let stderr = self.stderr.take().unwrap().join().unwrap_or_default();
-                    panic!(
-                        "`{}` did not exit within {limit:?}\nstdout: {stdout}\nstderr: {stderr}",
-                        self.what
-                    );
-                }
-                Err(e) => panic!("waiting for `{}`: {e}", self.what),
-            }
-        };
-        let elapsed = self.started.elapsed();
-        Outcome {
-            what: self.what.clone(),
-            status,
-            stdout: self.stdout.take().unwrap().join().unwrap_or_default(),
-            stderr: self.stderr.take().unwrap().join().unwrap_or_default(),
-            elapsed,
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
 fn run(args: &[&str], stdin: Option<&str>) -> Outcome {
-    spawn(args, stdin).finish(LIMIT)
-}
-
-/// A `tcp://127.0.0.1:PORT` endpoint whose port was free a moment ago.
-fn free_endpoint() -> String {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("an ephemeral port")
-        .port();
-    format!("tcp://127.0.0.1:{port}")
-}
-
-/// Waits until something listens on `endpoint` (a `tcp://` one).
-fn wait_listening(endpoint: &str) {
-    let addr: std::net::SocketAddr = endpoint
-        .strip_prefix("tcp://")
-        .and_then(|a| a.parse().ok())
-        .expect("a tcp://ip:port endpoint");
-    let deadline = Instant::now() + LIMIT;
-    while std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on {endpoint}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    spawn_with_stdin(args, stdin).finish(LIMIT)
 }
 
 /// Runs `recv`, waits until it listens, then runs `send` against it; both must exit 0.
@@ -168,8 +31,8 @@ fn transfer(recv_args: &[&str], send_args: &[&str], stdin: Option<&str>) -> Outc
     recv.extend_from_slice(recv_args);
     let mut send = vec!["send", "--type", "PUSH", "--connect", &endpoint];
     send.extend_from_slice(send_args);
-    let receiver = spawn(&recv, None);
-    wait_listening(&endpoint);
+    let receiver = spawn(&recv);
+    wait_listening(&endpoint, LIMIT);
     let sent = run(&send, stdin);
     sent.assert_code(0);
     let received = receiver.finish(LIMIT);
@@ -182,22 +45,7 @@ fn transfer(recv_args: &[&str], send_args: &[&str], stdin: Option<&str>) -> Outc
 /// The command must fail with status 2 and one line on stderr containing each of `names`.
 fn assert_usage_error(args: &[&str], names: &[&str]) {
     let out = run(args, None);
-    out.assert_code(2);
-    let lines: Vec<&str> = out.stderr.lines().collect();
-    assert!(
-        lines.len() == 1 && !lines[0].trim().is_empty(),
-        "`{}` should print one line on stderr, printed:\n{}",
-        out.what,
-        out.stderr
-    );
-    for name in names {
-        assert!(
-            lines[0].contains(name),
-            "`{}`: the error should name {name:?}: {}",
-            out.what,
-            lines[0]
-        );
-    }
+    assert_usage_error_line(&out, names);
     assert!(
         out.stdout.is_empty(),
         "`{}` printed on stdout: {}",
@@ -368,22 +216,19 @@ fn recv_times_out_without_a_sender() {
 #[test]
 fn sub_receives_only_its_prefixes() {
     let endpoint = free_endpoint();
-    let receiver = spawn(
-        &[
-            "recv",
-            "--type",
-            "SUB",
-            "--connect",
-            &endpoint,
-            "--subscribe",
-            "a",
-            "--subscribe",
-            "c",
-            "--count",
-            "4",
-        ],
-        None,
-    );
+    let receiver = spawn(&[
+        "recv",
+        "--type",
+        "SUB",
+        "--connect",
+        &endpoint,
+        "--subscribe",
+        "a",
+        "--subscribe",
+        "c",
+        "--count",
+        "4",
+    ]);
     let messages: Vec<String> = (0..20)
         .flat_map(|i| [format!("a{i}"), format!("b{i}"), format!("c{i}")])
         .collect();
@@ -397,7 +242,7 @@ fn sub_receives_only_its_prefixes() {
         "40",
     ];
     args.extend(messages.iter().map(String::as_str));
-    let sender = spawn(&args, None);
+    let sender = spawn(&args);
     let out = receiver.finish(LIMIT);
     out.assert_code(0);
     let sent = sender.finish(LIMIT);

@@ -1,21 +1,17 @@
 //! `ferromq monitor`: one event a line, in libzmq's words, with endpoint and peer.
 
+mod common;
+
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use common::{free_port, BIN};
 
 #[test]
 fn monitor_prints_the_life_of_a_connection() {
     let port = free_port();
     let endpoint = format!("tcp://127.0.0.1:{port}");
-    let monitor = Command::new(env!("CARGO_BIN_EXE_ferromq"))
+    let monitor = Command::new(BIN)
         .args([
             "monitor",
             "--type",
@@ -31,7 +27,7 @@ fn monitor_prints_the_life_of_a_connection() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    let sent = Command::new(env!("CARGO_BIN_EXE_ferromq"))
+    let sent = Command::new(BIN)
         .args(["send", "--type", "PUSH", "--connect", &endpoint, "hello"])
         .status()
         .unwrap();
@@ -68,7 +64,7 @@ fn monitor_prints_the_life_of_a_connection() {
 
 #[test]
 fn monitor_times_out_with_status_1() {
-    let output = Command::new(env!("CARGO_BIN_EXE_ferromq"))
+    let output = Command::new(BIN)
         .args([
             "monitor",
             "--type",

@@ -2,158 +2,26 @@
 //! stopping on SIGTERM and SIGINT with status 0, and one-line usage errors. Every child process
 //! is killed if it outlives its time limit.
 
-use std::io::Read;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::thread::JoinHandle;
+mod common;
+
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ferromq");
+use common::{assert_usage_error_line, free_endpoint, spawn, wait_listening, Outcome, Running};
+
 /// The longest any child may run.
 const LIMIT: Duration = Duration::from_secs(15);
 /// How soon the proxy must exit after a signal.
 const PROMPTLY: Duration = Duration::from_secs(3);
 
-/// A running `ferromq`, killed when dropped.
-struct Running {
-    what: String,
-    child: Child,
-    stdout: Option<JoinHandle<String>>,
-    stderr: Option<JoinHandle<String>>,
-}
-
-/// How a child ended.
-struct Outcome {
-    what: String,
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-impl Outcome {
-    fn assert_code(&self, code: i32) {
-        assert_eq!(
-            self.status.code(),
-            Some(code),
-            "`{}` exited with {:?}\nstdout: {}\nstderr: {}",
-            self.what,
-            self.status,
-            self.stdout,
-            self.stderr
-        );
-    }
-
-    fn lines(&self) -> Vec<&str> {
-        self.stdout.lines().collect()
-    }
-}
-
-fn collect(mut pipe: impl Read + Send + 'static) -> JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = pipe.read_to_end(&mut bytes);
-        String::from_utf8_lossy(&bytes).into_owned()
-    })
-}
-
-/// Starts `ferromq args...` with an empty stdin.
-fn spawn(args: &[&str]) -> Running {
-    let what = format!("ferromq {}", args.join(" "));
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start `{what}`: {e}"));
-    Running {
-        stdout: Some(collect(child.stdout.take().expect("stdout is piped"))),
-        stderr: Some(collect(child.stderr.take().expect("stderr is piped"))),
-        what,
-        child,
-    }
-}
-
-impl Running {
-    /// Waits for the exit, at most `limit` from now; kills the child and fails after that.
-    fn finish(mut self, limit: Duration) -> Outcome {
-        let deadline = Instant::now() + limit;
-        let status = loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(5))
-                }
-                Ok(None) => {
-                    let _ = self.child.kill();
-                    let _ = self.child.wait();
-                    let stdout = self.stdout.take().unwrap().join().unwrap_or_default();
-                    let stderr = self.stderr.take().unwrap().join().unwrap_or_default();
-                    panic!(
-                        "`{}` did not exit within {limit:?}\nstdout: {stdout}\nstderr: {stderr}",
-                        self.what
-                    );
-                }
-                Err(e) => panic!("waiting for `{}`: {e}", self.what),
-            }
-        };
-        Outcome {
-            what: self.what.clone(),
-            status,
-            stdout: self.stdout.take().unwrap().join().unwrap_or_default(),
-            stderr: self.stderr.take().unwrap().join().unwrap_or_default(),
-        }
-    }
-
-    /// Sends `signal` (`TERM`, `INT`) with `kill`, as a service manager or a terminal would.
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{signal}"), &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -{signal} failed: {status:?}");
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
 fn run(args: &[&str]) -> Outcome {
-    spawn(args).finish(LIMIT)
-}
-
-/// A `tcp://127.0.0.1:PORT` endpoint whose port was free a moment ago.
-fn free_endpoint() -> String {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("an ephemeral port")
-        .port();
-    format!("tcp://127.0.0.1:{port}")
-}
-
-/// Waits until something listens on `endpoint` (a `tcp://` one).
-fn wait_listening(endpoint: &str) {
-    let addr: std::net::SocketAddr = endpoint
-        .strip_prefix("tcp://")
-        .and_then(|a| a.parse().ok())
-        .expect("a tcp://ip:port endpoint");
-    let deadline = Instant::now() + LIMIT;
-    while std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on {endpoint}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    spawn(args).finish_within(LIMIT)
 }
 
 /// Stops the proxy with `signal` and checks that it exits 0, promptly and quietly.
 fn stop(proxy: Running, signal: &str) {
     let asked = Instant::now();
     proxy.signal(signal);
-    let out = proxy.finish(PROMPTLY);
+    let out = proxy.finish_within(PROMPTLY);
     out.assert_code(0);
     assert!(asked.elapsed() < PROMPTLY);
     assert!(out.stderr.is_empty(), "stderr: {}", out.stderr);
@@ -174,8 +42,8 @@ fn a_streamer_passes_messages_from_send_to_recv_and_stops_on_sigterm() {
         "--backend-bind",
         &back,
     ]);
-    wait_listening(&front);
-    wait_listening(&back);
+    wait_listening(&front, LIMIT);
+    wait_listening(&back, LIMIT);
     let receiver = spawn(&[
         "recv",
         "--type",
@@ -198,7 +66,7 @@ fn a_streamer_passes_messages_from_send_to_recv_and_stops_on_sigterm() {
         "three",
     ])
     .assert_code(0);
-    let received = receiver.finish(LIMIT);
+    let received = receiver.finish_within(LIMIT);
     received.assert_code(0);
     assert_eq!(received.lines(), ["one", "two", "three"]);
     stop(proxy, "TERM");
@@ -222,9 +90,9 @@ fn the_capture_socket_publishes_copies_and_sigint_stops_the_proxy() {
         "--capture",
         &capture,
     ]);
-    wait_listening(&front);
-    wait_listening(&back);
-    wait_listening(&capture);
+    wait_listening(&front, LIMIT);
+    wait_listening(&back, LIMIT);
+    wait_listening(&capture, LIMIT);
     let receiver = spawn(&[
         "recv",
         "--type",
@@ -261,10 +129,10 @@ fn the_capture_socket_publishes_copies_and_sigint_stops_the_proxy() {
     ];
     send.extend_from_slice(&sent);
     run(&send).assert_code(0);
-    let received = receiver.finish(LIMIT);
+    let received = receiver.finish_within(LIMIT);
     received.assert_code(0);
     assert_eq!(received.lines(), sent);
-    let copies = listener.finish(LIMIT);
+    let copies = listener.finish_within(LIMIT);
     copies.assert_code(0);
     let lines = copies.lines();
     let start = sent
@@ -279,23 +147,7 @@ fn the_capture_socket_publishes_copies_and_sigint_stops_the_proxy() {
 
 /// The command must fail with status 2 and one line on stderr containing each of `names`.
 fn assert_usage_error(args: &[&str], names: &[&str]) {
-    let out = run(args);
-    out.assert_code(2);
-    let lines: Vec<&str> = out.stderr.lines().collect();
-    assert!(
-        lines.len() == 1 && !lines[0].trim().is_empty(),
-        "`{}` should print one line on stderr, printed:\n{}",
-        out.what,
-        out.stderr
-    );
-    for name in names {
-        assert!(
-            lines[0].contains(name),
-            "`{}`: the error should name {name:?}: {}",
-            out.what,
-            lines[0]
-        );
-    }
+    assert_usage_error_line(&run(args), names);
 }
 
 #[test]

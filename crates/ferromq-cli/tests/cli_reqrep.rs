@@ -2,123 +2,15 @@
 //! answers as REP or ROUTER, and the errors and exit codes around them. Every child process is
 //! killed if it outlives its time limit.
 
-use std::io::Read;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+mod common;
 
-const BIN: &str = env!("CARGO_BIN_EXE_ferromq");
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::{free_port, spawn};
+
 /// The longest any child may run.
 const LIMIT: Duration = Duration::from_secs(20);
-
-/// A running `ferromq`, killed when dropped.
-struct Running {
-    what: String,
-    child: Child,
-    started: Instant,
-    stdout: Option<JoinHandle<String>>,
-    stderr: Option<JoinHandle<String>>,
-}
-
-/// How a child ended.
-struct Outcome {
-    what: String,
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-    elapsed: Duration,
-}
-
-impl Outcome {
-    fn assert_code(&self, code: i32) {
-        assert_eq!(
-            self.status.code(),
-            Some(code),
-            "`{}` exited with {:?}\nstdout: {}\nstderr: {}",
-            self.what,
-            self.status,
-            self.stdout,
-            self.stderr
-        );
-    }
-}
-
-fn collect(mut pipe: impl Read + Send + 'static) -> JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = pipe.read_to_end(&mut bytes);
-        String::from_utf8_lossy(&bytes).into_owned()
-    })
-}
-
-/// Starts `ferromq args...` with an empty stdin.
-fn spawn(args: &[&str]) -> Running {
-    let what = format!("ferromq {}", args.join(" "));
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start `{what}`: {e}"));
-    Running {
-        stdout: Some(collect(child.stdout.take().expect("stdout is piped"))),
-        stderr: Some(collect(child.stderr.take().expect("stderr is piped"))),
-        what,
-        child,
-        started: Instant::now(),
-    }
-}
-
-impl Running {
-    /// Waits for the exit, at most `limit`; kills the child and fails after that.
-    fn finish(mut self, limit: Duration) -> Outcome {
-        let deadline = self.started + limit;
-        let status = loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(5))
-                }
-                Ok(None) => {
-                    let _ = self.child.kill();
-                    let _ = self.child.wait();
-                    let stdout = self.stdout.take().unwrap().join().unwrap_or_default();
-                    let stderr = self.stderr.take().unwrap().join().unwrap_or_default();
-                    panic!(
-                        "`{}` did not exit within {limit:?}\nstdout: {stdout}\nstderr: {stderr}",
-                        self.what
-                    );
-                }
-                Err(e) => panic!("waiting for `{}`: {e}", self.what),
-            }
-        };
-        let elapsed = self.started.elapsed();
-        Outcome {
-            what: self.what.clone(),
-            status,
-            stdout: self.stdout.take().unwrap().join().unwrap_or_default(),
-            stderr: self.stderr.take().unwrap().join().unwrap_or_default(),
-            elapsed,
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A TCP port on 127.0.0.1 that was free a moment ago.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("an ephemeral port")
-        .port()
-}
 
 /// A unique ipc endpoint; its socket file is removed on drop.
 struct Ipc(std::path::PathBuf);

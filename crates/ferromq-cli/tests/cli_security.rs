@@ -2,176 +2,19 @@
 //! round trips between separate processes, refused peers, and one-line usage errors. Every
 //! child process is killed if it outlives its time limit.
 
-use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+mod common;
 
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::{assert_usage_error_line, free_endpoint, spawn, wait_listening, Outcome};
 use ferromq::{curve_public, z85, CurvePublicKey, CurveSecretKey};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ferromq");
 /// The longest any child may run.
 const LIMIT: Duration = Duration::from_secs(15);
 
-/// A running `ferromq`, killed when dropped; its output lines can be awaited one by one.
-struct Running {
-    what: String,
-    child: Child,
-    started: Instant,
-    lines: Receiver<String>,
-    seen: Vec<String>,
-    stdout: Option<JoinHandle<()>>,
-    stderr: Option<JoinHandle<String>>,
-}
-
-/// How a child ended.
-struct Outcome {
-    what: String,
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-impl Outcome {
-    fn lines(&self) -> Vec<&str> {
-        self.stdout.lines().collect()
-    }
-
-    fn assert_code(&self, code: i32) {
-        assert_eq!(
-            self.status.code(),
-            Some(code),
-            "`{}` exited with {:?}\nstdout: {}\nstderr: {}",
-            self.what,
-            self.status,
-            self.stdout,
-            self.stderr
-        );
-    }
-}
-
-fn spawn(args: &[&str]) -> Running {
-    let what = format!("ferromq {}", args.join(" "));
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start `{what}`: {e}"));
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let (sender, lines) = mpsc::channel();
-    let stdout = std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if sender.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    let mut stderr = child.stderr.take().expect("stderr is piped");
-    let stderr = std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = stderr.read_to_end(&mut bytes);
-        String::from_utf8_lossy(&bytes).into_owned()
-    });
-    Running {
-        what,
-        child,
-        started: Instant::now(),
-        lines,
-        seen: Vec::new(),
-        stdout: Some(stdout),
-        stderr: Some(stderr),
-    }
-}
-
-impl Running {
-    /// Waits for the next line of standard output; fails after `LIMIT` from the start.
-    fn next_line(&mut self) -> String {
-        let left = (self.started + LIMIT).saturating_duration_since(Instant::now());
-        match self.lines.recv_timeout(left) {
-            Ok(line) => {
-                self.seen.push(line.clone());
-                line
-            }
-            Err(e) => panic!(
-                "`{}`: no line of output ({e}); so far: {:?}",
-                self.what, self.seen
-            ),
-        }
-    }
-
-    /// Waits for the exit, until `LIMIT` from the start; kills the child and fails after that.
-    fn finish(mut self) -> Outcome {
-        let deadline = self.started + LIMIT;
-        let status = loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(5))
-                }
-                Ok(None) => {
-                    let _ = self.child.kill();
-                    let _ = self.child.wait();
-                    let stderr = self.stderr.take().unwrap().join().unwrap_or_default();
-                    panic!(
-                        "`{}` did not exit within {LIMIT:?}\nstdout: {:?}\nstderr: {stderr}",
-                        self.what, self.seen
-                    );
-                }
-                Err(e) => panic!("waiting for `{}`: {e}", self.what),
-            }
-        };
-        let _ = self.stdout.take().unwrap().join();
-        let mut stdout = String::new();
-        for line in self.seen.iter().cloned().chain(self.lines.try_iter()) {
-            stdout.push_str(&line);
-            stdout.push('\n');
-        }
-        Outcome {
-            what: self.what.clone(),
-            status,
-            stdout,
-            stderr: self.stderr.take().unwrap().join().unwrap_or_default(),
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
 fn run(args: &[&str]) -> Outcome {
-    spawn(args).finish()
-}
-
-/// A `tcp://127.0.0.1:PORT` endpoint whose port was free a moment ago.
-fn free_endpoint() -> String {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("an ephemeral port")
-        .port();
-    format!("tcp://127.0.0.1:{port}")
-}
-
-/// Waits until something listens on `endpoint` (a `tcp://` one).
-fn wait_listening(endpoint: &str) {
-    let addr: std::net::SocketAddr = endpoint
-        .strip_prefix("tcp://")
-        .and_then(|a| a.parse().ok())
-        .expect("a tcp://ip:port endpoint");
-    let deadline = Instant::now() + LIMIT;
-    while std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on {endpoint}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    spawn(args).finish(LIMIT)
 }
 
 /// A directory of key files, removed when dropped.
@@ -234,22 +77,7 @@ fn keygen() -> KeyPair {
 /// The command must fail with status 2 and one line on stderr containing each of `names`.
 fn assert_usage_error(args: &[&str], names: &[&str]) {
     let out = run(args);
-    out.assert_code(2);
-    let lines: Vec<&str> = out.stderr.lines().collect();
-    assert!(
-        lines.len() == 1 && !lines[0].trim().is_empty(),
-        "`{}` should print one line on stderr, printed:\n{}",
-        out.what,
-        out.stderr
-    );
-    for name in names {
-        assert!(
-            lines[0].contains(name),
-            "`{}`: the error should name {name:?}: {}",
-            out.what,
-            lines[0]
-        );
-    }
+    assert_usage_error_line(&out, names);
     assert!(
         out.stdout.is_empty(),
         "`{}` printed: {}",
@@ -306,7 +134,7 @@ fn curve_transfer(
     ];
     recv.extend_from_slice(recv_extra);
     let receiver = spawn(&recv);
-    wait_listening(&endpoint);
+    wait_listening(&endpoint, LIMIT);
     let mut send = vec![
         "send",
         "--type",
@@ -324,8 +152,8 @@ fn curve_transfer(
     ];
     send.extend_from_slice(messages);
     let sender = spawn(&send);
-    let received = receiver.finish();
-    sender.finish();
+    let received = receiver.finish(LIMIT);
+    sender.finish(LIMIT);
     received
 }
 
@@ -381,7 +209,7 @@ fn curve_server_refuses_a_client_without_curve() {
         "--timeout",
         "2000",
     ]);
-    wait_listening(&endpoint);
+    wait_listening(&endpoint, LIMIT);
     let sender = spawn(&[
         "send",
         "--type",
@@ -392,8 +220,8 @@ fn curve_server_refuses_a_client_without_curve() {
         "1500",
         "hello",
     ]);
-    let out = receiver.finish();
-    sender.finish();
+    let out = receiver.finish(LIMIT);
+    sender.finish(LIMIT);
     out.assert_code(1);
     assert!(out.stdout.is_empty(), "received: {}", out.stdout);
 }
@@ -420,7 +248,7 @@ fn monitor_shows_a_curve_handshake_succeeding() {
         "--timeout",
         "10000",
     ]);
-    let first = monitor.next_line();
+    let first = monitor.next_line(LIMIT);
     assert_eq!(first, format!("listening {endpoint}"));
     let sender = spawn(&[
         "send",
@@ -438,8 +266,8 @@ fn monitor_shows_a_curve_handshake_succeeding() {
         "1000",
         "hello",
     ]);
-    let out = monitor.finish();
-    sender.finish();
+    let out = monitor.finish(LIMIT);
+    sender.finish(LIMIT);
     out.assert_code(0);
     let names: Vec<&str> = out
         .lines()
@@ -472,7 +300,7 @@ fn plain_transfer(recv_extra: &[&str], send_extra: &[&str]) -> Outcome {
     ];
     recv.extend_from_slice(recv_extra);
     let receiver = spawn(&recv);
-    wait_listening(&endpoint);
+    wait_listening(&endpoint, LIMIT);
     let mut send = vec![
         "send",
         "--type",
@@ -484,8 +312,8 @@ fn plain_transfer(recv_extra: &[&str], send_extra: &[&str]) -> Outcome {
     ];
     send.extend_from_slice(send_extra);
     let sender = spawn(&send);
-    let received = receiver.finish();
-    sender.finish();
+    let received = receiver.finish(LIMIT);
+    sender.finish(LIMIT);
     received
 }
 
