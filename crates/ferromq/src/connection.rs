@@ -22,6 +22,9 @@ use crate::transport::Stream;
 const READ_SIZE: usize = 64 * 1024;
 /// The most asked of the kernel per read, when reads keep coming back full.
 const MAX_READ: usize = 256 * 1024;
+/// Reads go into the input buffer's free room while it has at least this much. Frames are
+/// slices of that buffer, so a fresh one for every read would cost an allocation per read.
+const MIN_ROOM: usize = 8 * 1024;
 /// Frame bodies at least this large are written from their own buffer instead of copied.
 const LARGE_FRAME: usize = 8 * 1024;
 /// At most this many buffers go into one vectored write.
@@ -492,6 +495,10 @@ impl Connection {
                 .needed(&self.inbuf)
                 .saturating_sub(self.inbuf.len());
             let chunk = wanted.clamp(self.read_size, MAX_READ);
+            if self.inbuf.capacity() - self.inbuf.len() < chunk.min(MIN_ROOM) {
+                self.inbuf.reserve(chunk);
+            }
+            let chunk = chunk.min(self.inbuf.capacity() - self.inbuf.len());
             let result = self.stream.read_buf(&mut self.inbuf, chunk);
             if matches!(result, Ok(n) if n > 0)
                 && (self.answer_by.is_some() || self.expires.is_some())

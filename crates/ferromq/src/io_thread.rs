@@ -201,6 +201,9 @@ impl EventLoop {
 
     fn run(mut self) {
         let mut events = Events::with_capacity(256);
+        // Kept from one turn to the next, so that a busy loop does not allocate.
+        let mut touched: Vec<u32> = Vec::new();
+        let mut requests: Vec<Request> = Vec::new();
         loop {
             let timeout = self
                 .timers
@@ -212,7 +215,7 @@ impl EventLoop {
                     return;
                 }
             }
-            let mut touched: Vec<u32> = Vec::new();
+            touched.clear();
             for event in events.iter() {
                 if event.token() == WAKER {
                     continue;
@@ -228,8 +231,8 @@ impl EventLoop {
                     touched.push(id);
                 }
             }
-            let requests = std::mem::take(&mut *lock(&self.shared.requests));
-            for request in requests {
+            std::mem::swap(&mut requests, &mut *lock(&self.shared.requests));
+            for request in requests.drain(..) {
                 match request {
                     Request::Flush(id) => {
                         if let Some(socket) = self.shared.socket(id) {

@@ -29,9 +29,11 @@ impl SocketCore {
 
     pub(crate) fn handle_flush(&mut self) {
         self.flush_requested = false;
-        let keys: Vec<usize> = self.pipes.slab.iter().map(|(k, _)| k).collect();
-        for key in keys {
-            let pipe = &mut self.pipes.slab[key];
+        // By index rather than through a collected list of keys: a flush allocates nothing.
+        for key in 0..self.pipes.slab.capacity() {
+            let Some(pipe) = self.pipes.slab.get_mut(key) else {
+                continue;
+            };
             if matches!(&pipe.kind, PipeKind::Stream(s) if !s.out.is_empty()) {
                 let was_full = !self.pipes.stream_has_room(key);
                 flush_stream(&mut self.pipes.slab[key]);
@@ -67,9 +69,10 @@ impl SocketCore {
 
     pub(crate) fn handle_timer(&mut self, now: Instant) {
         self.timer_armed = None;
-        let keys: Vec<usize> = self.pipes.slab.iter().map(|(k, _)| k).collect();
-        for key in keys {
-            let pipe = &mut self.pipes.slab[key];
+        for key in 0..self.pipes.slab.capacity() {
+            let Some(pipe) = self.pipes.slab.get_mut(key) else {
+                continue;
+            };
             let PipeKind::Stream(s) = &mut pipe.kind else {
                 continue;
             };
