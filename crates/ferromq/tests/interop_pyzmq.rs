@@ -9,7 +9,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{free_tcp_port, Frames, IpcEndpoint, Peer};
+use common::{free_tcp_port, join_peer, Binder, Frames, IpcEndpoint, Peer, Transport};
 use ferromq::{Bytes, Context, ErrorKind, Message, Socket, SocketType};
 
 /// Generous, for a loaded two-core machine: only a failing test waits this long.
@@ -18,19 +18,6 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 const QUIET: Duration = Duration::from_millis(300);
 /// One round of waiting for a subscription to reach the publisher.
 const POLL: Duration = Duration::from_millis(100);
-
-#[derive(Clone, Copy, Debug)]
-enum Transport {
-    Tcp,
-    Ipc,
-}
-
-/// Which side binds; the other connects.
-#[derive(Clone, Copy, Debug)]
-enum Binder {
-    Ferromq,
-    Pyzmq,
-}
 
 /// A ferromq socket whose every blocking call gives up after [`TIMEOUT`], and which drops what
 /// it still holds when closed, so a failing test can neither hang nor stall at the end.
@@ -168,25 +155,7 @@ fn link(ferro: SocketType, py: SocketType, binder: Binder, transport: Transport)
     let ctx = Context::new();
     let socket = ferro_socket(&ctx, ferro);
     let mut peer = Peer::pyzmq_socket(&format!("pyzmq {}", py.name()), py.name(), TIMEOUT);
-    let ipc = matches!(transport, Transport::Ipc).then(|| IpcEndpoint::new("interop"));
-    let address = match &ipc {
-        Some(ipc) => ipc.endpoint(),
-        None => "tcp://127.0.0.1:*".to_string(),
-    };
-    match binder {
-        Binder::Ferromq => {
-            socket
-                .bind(&address)
-                .unwrap_or_else(|e| panic!("ferromq {} bind {address}: {e}", ferro.name()));
-            peer.connect(&socket.last_endpoint());
-        }
-        Binder::Pyzmq => {
-            let endpoint = peer.bind(&address);
-            socket
-                .connect(&endpoint)
-                .unwrap_or_else(|e| panic!("ferromq {} connect {endpoint}: {e}", ferro.name()));
-        }
-    }
+    let ipc = join_peer(&socket, &mut peer, binder, transport, "interop");
     Link {
         ferro: End::Ferro {
             socket,

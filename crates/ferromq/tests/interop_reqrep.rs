@@ -14,26 +14,13 @@ use std::sync::{mpsc, Arc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use common::{Frames, IpcEndpoint, Peer};
+use common::{join_peer, Binder, Frames, IpcEndpoint, Peer, Transport};
 use ferromq::{Bytes, Context, ErrorKind, Message, Socket, SocketType};
 
 /// Generous, for a loaded two-core machine: only a failing test waits this long.
 const TIMEOUT: Duration = Duration::from_secs(5);
 /// How long to watch for a message that must not arrive.
 const QUIET: Duration = Duration::from_millis(300);
-
-#[derive(Clone, Copy, Debug)]
-enum Transport {
-    Tcp,
-    Ipc,
-}
-
-/// Which side binds; the other connects.
-#[derive(Clone, Copy, Debug)]
-enum Binder {
-    Ferromq,
-    Pyzmq,
-}
 
 const COMBINATIONS: [(Binder, Transport); 4] = [
     (Binder::Ferromq, Transport::Tcp),
@@ -195,25 +182,7 @@ fn link(
     ferro_setup(&socket);
     let mut peer = Peer::pyzmq_socket(&format!("pyzmq {}", py.name()), py.name(), TIMEOUT);
     py_setup(&mut peer);
-    let ipc = matches!(transport, Transport::Ipc).then(|| IpcEndpoint::new("interop-reqrep"));
-    let address = match &ipc {
-        Some(ipc) => ipc.endpoint(),
-        None => "tcp://127.0.0.1:*".to_string(),
-    };
-    match binder {
-        Binder::Ferromq => {
-            socket
-                .bind(&address)
-                .unwrap_or_else(|e| panic!("ferromq {} bind {address}: {e}", ferro.name()));
-            peer.connect(&socket.last_endpoint());
-        }
-        Binder::Pyzmq => {
-            let endpoint = peer.bind(&address);
-            socket
-                .connect(&endpoint)
-                .unwrap_or_else(|e| panic!("ferromq {} connect {endpoint}: {e}", ferro.name()));
-        }
-    }
+    let ipc = join_peer(&socket, &mut peer, binder, transport, "interop-reqrep");
     Link {
         ferro: End::Ferro {
             socket,

@@ -392,3 +392,49 @@ impl Drop for IpcEndpoint {
         let _ = std::fs::remove_file(&self.path);
     }
 }
+
+/// The transport between a ferromq socket and a foreign peer.
+#[derive(Clone, Copy, Debug)]
+pub enum Transport {
+    Tcp,
+    Ipc,
+}
+
+/// Which side binds; the other connects.
+#[derive(Clone, Copy, Debug)]
+pub enum Binder {
+    Ferromq,
+    Pyzmq,
+}
+
+/// Binds one of `socket` and `peer` and connects the other to it over `transport`. An ipc
+/// endpoint is returned so that the caller keeps its path until the test ends.
+pub fn join_peer(
+    socket: &ferromq::Socket,
+    peer: &mut Peer,
+    binder: Binder,
+    transport: Transport,
+    tag: &str,
+) -> Option<IpcEndpoint> {
+    let ipc = matches!(transport, Transport::Ipc).then(|| IpcEndpoint::new(tag));
+    let address = match &ipc {
+        Some(ipc) => ipc.endpoint(),
+        None => "tcp://127.0.0.1:*".to_string(),
+    };
+    let name = socket.socket_type().name();
+    match binder {
+        Binder::Ferromq => {
+            socket
+                .bind(&address)
+                .unwrap_or_else(|e| panic!("ferromq {name} bind {address}: {e}"));
+            peer.connect(&socket.last_endpoint());
+        }
+        Binder::Pyzmq => {
+            let endpoint = peer.bind(&address);
+            socket
+                .connect(&endpoint)
+                .unwrap_or_else(|e| panic!("ferromq {name} connect {endpoint}: {e}"));
+        }
+    }
+    ipc
+}
