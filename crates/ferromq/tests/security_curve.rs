@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ferromq::{curve_keypair, Bytes, Context, Event, Message, Monitor, Socket, SocketType};
 
-use common::{IpcEndpoint, Peer};
+use common::{next_named, IpcEndpoint, Peer};
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -44,18 +44,6 @@ fn curve_client(
     let events = s.monitor().unwrap();
     s.connect(endpoint).unwrap();
     (s, events)
-}
-
-fn next_named(events: &Monitor, names: &[&str]) -> Event {
-    loop {
-        let event = events
-            .recv_timeout(Some(WAIT))
-            .expect("no monitor event")
-            .event;
-        if names.contains(&event.name()) {
-            return event;
-        }
-    }
 }
 
 #[test]

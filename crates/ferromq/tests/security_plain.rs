@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use ferromq::{Bytes, Context, Event, Message, Monitor, Socket, SocketType};
 
-use common::{pyzmq_python, Peer};
+use common::{next_named, pyzmq_python, Peer};
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -87,18 +87,6 @@ fn client(ctx: &Context, endpoint: &str, password: &str) -> (Socket, Monitor) {
     let events = push.monitor().unwrap();
     push.connect(endpoint).unwrap();
     (push, events)
-}
-
-fn next_named(events: &Monitor, names: &[&str]) -> Event {
-    loop {
-        let event = events
-            .recv_timeout(Some(WAIT))
-            .expect("no monitor event")
-            .event;
-        if names.contains(&event.name()) {
-            return event;
-        }
-    }
 }
 
 #[test]

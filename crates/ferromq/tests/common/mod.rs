@@ -438,3 +438,17 @@ pub fn join_peer(
     }
     ipc
 }
+
+/// The next monitor event named one of `names`, skipping the others. Panics when no event at
+/// all comes for 5 seconds.
+pub fn next_named(events: &ferromq::Monitor, names: &[&str]) -> ferromq::Event {
+    loop {
+        let event = events
+            .recv_timeout(Some(Duration::from_secs(5)))
+            .expect("no monitor event")
+            .event;
+        if names.contains(&event.name()) {
+            return event;
+        }
+    }
+}
