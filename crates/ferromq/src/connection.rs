@@ -61,113 +61,53 @@ impl Chunk {
 }
 
 /// Encoded bytes waiting to be written: large bodies by reference in `chunks`, and the newest
-/// small frames packed into `tail`, which is always written last.
+/// small frames packed into `tail`, which is always written last. A writer takes a whole queue
+/// out of its socket and writes it without holding the socket's lock.
 #[derive(Debug, Default)]
-pub(crate) struct OutBuffer {
+pub(crate) struct OutQueue {
     chunks: VecDeque<Chunk>,
     tail: BytesMut,
     bytes: usize,
-    /// Messages encoded since the buffer was last empty: the part of the high-water mark that
-    /// has left the queue but not the process.
+    /// Messages encoded since the queue was last empty: the part of the high-water mark that
+    /// has left the pipe but not the process.
     messages: usize,
-    /// The CURVE session of the connection, once its handshake is done: every frame out is
-    /// sealed by it here, and every frame in is opened by it (nonces run both ways in one
-    /// object, so it lives where the frames are written).
-    pub curve: Option<CurveCodec>,
-    /// Why sealing a frame failed: the connection must close.
-    pub broken: Option<String>,
 }
 
-impl OutBuffer {
+impl OutQueue {
     pub(crate) fn is_empty(&self) -> bool {
         self.bytes == 0
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.bytes
     }
 
     pub(crate) fn messages(&self) -> usize {
         self.messages
     }
 
-    pub(crate) fn push_message(&mut self, msg: &Message) {
-        let last = msg.len().saturating_sub(1);
-        if let Some(curve) = self.curve.as_mut() {
-            let before = self.tail.len();
-            for (i, frame) in msg.iter().enumerate() {
-                if let Err(e) = curve.encode_message(&mut self.tail, i < last, frame) {
-                    self.broken = Some(format!("CURVE: {e}"));
-                }
-            }
-            self.bytes += self.tail.len() - before;
-            self.messages += 1;
+    /// Moves everything `later` holds to the end of this queue, leaving it empty.
+    pub(crate) fn append(&mut self, later: &mut OutQueue) {
+        if later.is_empty() {
             return;
         }
-        for (i, frame) in msg.iter().enumerate() {
-            let (header, n) = frame_header(i < last, false, frame.len());
-            if frame.len() >= LARGE_FRAME {
-                if !self.tail.is_empty() {
-                    self.chunks
-                        .push_back(Chunk::Packed(self.tail.split().freeze()));
-                }
-                self.chunks.push_back(Chunk::Header {
-                    bytes: header,
-                    start: 0,
-                    end: n as u8,
-                });
-                self.chunks.push_back(Chunk::Body(frame.clone()));
-            } else {
-                self.tail.extend_from_slice(&header[..n]);
-                self.tail.extend_from_slice(frame);
-            }
-            self.bytes += n + frame.len();
-        }
-        self.messages += 1;
-    }
-
-    /// Bytes for a raw (STREAM) connection, written as they are.
-    pub(crate) fn push_bytes(&mut self, data: Bytes) {
         if !self.tail.is_empty() {
             self.chunks
                 .push_back(Chunk::Packed(self.tail.split().freeze()));
         }
-        self.bytes += data.len();
-        self.chunks.push_back(Chunk::Body(data));
-        self.messages += 1;
+        self.chunks.append(&mut later.chunks);
+        std::mem::swap(&mut self.tail, &mut later.tail);
+        self.bytes += later.bytes;
+        self.messages += later.messages;
+        later.bytes = 0;
+        later.messages = 0;
     }
 
-    pub(crate) fn push_command(&mut self, cmd: &Command) {
-        let before = self.tail.len();
-        match self.curve.as_mut() {
-            Some(curve) => {
-                if let Err(e) = curve.encode_command(&mut self.tail, cmd) {
-                    self.broken = Some(format!("CURVE: {e}"));
-                }
-            }
-            None => cmd.encode(&mut self.tail),
-        }
-        self.bytes += self.tail.len() - before;
-    }
-
-    pub(crate) fn push_raw(&mut self, f: impl FnOnce(&mut BytesMut)) {
-        let before = self.tail.len();
-        f(&mut self.tail);
-        self.bytes += self.tail.len() - before;
-    }
-
-    /// Drops what was not written, and the connection's CURVE session with it.
-    pub(crate) fn clear(&mut self) {
+    fn clear(&mut self) {
         self.chunks.clear();
         self.tail.clear();
         self.bytes = 0;
         self.messages = 0;
-        self.curve = None;
-        self.broken = None;
     }
 
     /// Writes as much as the stream takes. `Ok` whether or not everything went.
-    pub(crate) fn write_to(&mut self, stream: &mut Stream) -> io::Result<()> {
+    pub(crate) fn write_to(&mut self, stream: &Stream) -> io::Result<()> {
         while self.bytes > 0 {
             let mut slices = [IoSlice::new(&[]); MAX_IOV];
             let mut n = 0;
@@ -210,6 +150,111 @@ impl OutBuffer {
                 }
             }
         }
+    }
+}
+
+/// What a connection has to send, and the CURVE session that seals it.
+#[derive(Debug, Default)]
+pub(crate) struct OutBuffer {
+    pub queue: OutQueue,
+    /// The CURVE session of the connection, once its handshake is done: every frame out is
+    /// sealed by it here, and every frame in is opened by it (nonces run both ways in one
+    /// object, so it lives where the frames are written).
+    pub curve: Option<CurveCodec>,
+    /// Why sealing a frame failed: the connection must close.
+    pub broken: Option<String>,
+}
+
+impl OutBuffer {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.queue.bytes
+    }
+
+    pub(crate) fn messages(&self) -> usize {
+        self.queue.messages
+    }
+
+    pub(crate) fn push_message(&mut self, msg: &Message) {
+        let q = &mut self.queue;
+        let last = msg.len().saturating_sub(1);
+        if let Some(curve) = self.curve.as_mut() {
+            let before = q.tail.len();
+            for (i, frame) in msg.iter().enumerate() {
+                if let Err(e) = curve.encode_message(&mut q.tail, i < last, frame) {
+                    self.broken = Some(format!("CURVE: {e}"));
+                }
+            }
+            q.bytes += q.tail.len() - before;
+            q.messages += 1;
+            return;
+        }
+        for (i, frame) in msg.iter().enumerate() {
+            let (header, n) = frame_header(i < last, false, frame.len());
+            if frame.len() >= LARGE_FRAME {
+                if !q.tail.is_empty() {
+                    q.chunks.push_back(Chunk::Packed(q.tail.split().freeze()));
+                }
+                q.chunks.push_back(Chunk::Header {
+                    bytes: header,
+                    start: 0,
+                    end: n as u8,
+                });
+                q.chunks.push_back(Chunk::Body(frame.clone()));
+            } else {
+                q.tail.extend_from_slice(&header[..n]);
+                q.tail.extend_from_slice(frame);
+            }
+            q.bytes += n + frame.len();
+        }
+        q.messages += 1;
+    }
+
+    /// Bytes for a raw (STREAM) connection, written as they are.
+    pub(crate) fn push_bytes(&mut self, data: Bytes) {
+        let q = &mut self.queue;
+        if !q.tail.is_empty() {
+            q.chunks.push_back(Chunk::Packed(q.tail.split().freeze()));
+        }
+        q.bytes += data.len();
+        q.chunks.push_back(Chunk::Body(data));
+        q.messages += 1;
+    }
+
+    pub(crate) fn push_command(&mut self, cmd: &Command) {
+        let q = &mut self.queue;
+        let before = q.tail.len();
+        match self.curve.as_mut() {
+            Some(curve) => {
+                if let Err(e) = curve.encode_command(&mut q.tail, cmd) {
+                    self.broken = Some(format!("CURVE: {e}"));
+                }
+            }
+            None => cmd.encode(&mut q.tail),
+        }
+        q.bytes += q.tail.len() - before;
+    }
+
+    pub(crate) fn push_raw(&mut self, f: impl FnOnce(&mut BytesMut)) {
+        let q = &mut self.queue;
+        let before = q.tail.len();
+        f(&mut q.tail);
+        q.bytes += q.tail.len() - before;
+    }
+
+    /// Drops what was not written, and the connection's CURVE session with it.
+    pub(crate) fn clear(&mut self) {
+        self.queue.clear();
+        self.curve = None;
+        self.broken = None;
+    }
+
+    /// Writes as much as the stream takes, on this thread. `Ok` whether or not everything went.
+    pub(crate) fn write_to(&mut self, stream: &Stream) -> io::Result<()> {
+        self.queue.write_to(stream)
     }
 }
 
@@ -307,7 +352,9 @@ pub(crate) struct Progress {
 /// A ZMTP connection over one stream.
 #[derive(Debug)]
 pub(crate) struct Connection {
-    pub stream: Stream,
+    /// Shared with a writer that writes outside the socket's lock; the descriptor stays open
+    /// until both are done with it.
+    pub stream: Arc<Stream>,
     phase: Phase,
     inbuf: BytesMut,
     decoder: FrameDecoder,
@@ -352,7 +399,7 @@ impl Connection {
             _ => options.handshake_ivl.map(|ivl| Instant::now() + ivl),
         };
         Connection {
-            stream,
+            stream: Arc::new(stream),
             handshake_deadline,
             phase,
             inbuf: BytesMut::new(),
@@ -564,7 +611,7 @@ impl Connection {
                     progress.handshake_done = true;
                 }
                 Err(e) => {
-                    let _ = out.write_to(&mut self.stream);
+                    let _ = out.write_to(&self.stream);
                     let reason = format!("handshake failed: {e}");
                     if let Some(status) = auth_status(&e) {
                         return Err(Closed::AuthFailed(reason, status));
@@ -713,7 +760,7 @@ mod tests {
     use ferromq_zmtp::encode_frame;
 
     /// Everything still to be written, in the order it would be written.
-    fn pending(out: &OutBuffer) -> Vec<u8> {
+    fn pending(out: &OutQueue) -> Vec<u8> {
         let mut all: Vec<u8> = out
             .chunks
             .iter()
@@ -743,18 +790,41 @@ mod tests {
         out.push_message(&second);
         assert_eq!(out.len(), expected.len());
         assert_eq!(out.messages(), 2);
-        assert_eq!(pending(&out), expected.to_vec());
+        assert_eq!(pending(&out.queue), expected.to_vec());
 
         // Write it in uneven pieces that end inside headers and bodies.
         let mut written = 0;
         for step in [1, 2, 5, 4000, 3, LARGE_FRAME, 1] {
             let step = step.min(out.len());
-            out.consume(step);
+            out.queue.consume(step);
             written += step;
-            assert_eq!(pending(&out), expected[written..].to_vec());
+            assert_eq!(pending(&out.queue), expected[written..].to_vec());
         }
-        out.consume(out.len());
+        out.queue.consume(out.len());
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn what_a_writer_left_goes_before_what_came_meanwhile() {
+        let large = Bytes::from(vec![3u8; LARGE_FRAME]);
+        let mut out = OutBuffer::default();
+        out.push_message(&Message::from("a"));
+        out.push_message(&Message::from(large.clone()));
+        out.push_message(&Message::from("b"));
+        // A writer takes the queue and writes part of it; meanwhile more is queued.
+        let mut taken = std::mem::take(&mut out.queue);
+        taken.consume(5);
+        out.push_message(&Message::from("c"));
+        out.push_message(&Message::from(large.clone()));
+        let mut expected = BytesMut::new();
+        for body in [&b"a"[..], &large, b"b", b"c", &large] {
+            encode_frame(&mut expected, false, body);
+        }
+        taken.append(&mut out.queue);
+        assert!(out.queue.is_empty());
+        assert_eq!(taken.messages(), 5);
+        assert_eq!(taken.bytes, expected.len() - 5);
+        assert_eq!(pending(&taken), expected[5..].to_vec());
     }
 
     #[test]
@@ -762,7 +832,7 @@ mod tests {
         let large = Bytes::from(vec![1u8; LARGE_FRAME]);
         let mut out = OutBuffer::default();
         out.push_message(&Message::from(large.clone()));
-        let body = out.chunks.iter().find_map(|c| match c {
+        let body = out.queue.chunks.iter().find_map(|c| match c {
             Chunk::Body(b) => Some(b),
             _ => None,
         });

@@ -2,16 +2,18 @@
 //! fair-queue and distribute over.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ferromq_zmtp::Command;
 use slab::Slab;
 
-use crate::connection::{subscription, Closed, Connection, OutBuffer, Progress};
+use crate::connection::{subscription, Closed, Connection, OutBuffer, OutQueue, Progress};
 use crate::endpoint::Endpoint;
 use crate::inproc::InprocEnd;
 use crate::message::Message;
+use crate::transport::Stream;
 
 /// Write at once from the caller's thread when this much is queued for one peer.
 const FLUSH_AT: usize = 64 * 1024;
@@ -33,6 +35,17 @@ pub(crate) struct StreamPipe {
     pub listener: Option<usize>,
     /// Close once everything queued is written (a STREAM socket's empty message).
     pub closing: bool,
+    /// A writer holds this pipe's queue and is writing it outside the socket's lock.
+    pub writing: bool,
+    /// A write was asked for while the writer was out: it writes again when it is back, even
+    /// if its last write would have blocked (the stream may have drained since).
+    pub write_again: bool,
+    /// Messages in the writer's hands, still counted against the high-water mark.
+    pub in_flight: usize,
+    /// Waits in `Pipes::to_write`.
+    queued: bool,
+    /// An empty queue kept for the next writer, so that taking the queue allocates nothing.
+    spare: OutQueue,
 }
 
 impl StreamPipe {
@@ -54,6 +67,11 @@ impl StreamPipe {
             redial,
             listener,
             closing: false,
+            writing: false,
+            write_again: false,
+            in_flight: 0,
+            queued: false,
+            spare: OutQueue::default(),
         }))
     }
 
@@ -62,7 +80,15 @@ impl StreamPipe {
     fn has_room(&self, sndhwm: usize) -> bool {
         (self.conn.is_some() || self.redial.is_some())
             && !self.closing
-            && (sndhwm == 0 || self.pending.len() + self.out.messages() < sndhwm)
+            && (sndhwm == 0 || self.pending.len() + self.out.messages() + self.in_flight < sndhwm)
+    }
+
+    /// Forgets a writer that is still out: its stream is no longer this pipe's.
+    pub(crate) fn connection_gone(&mut self) {
+        self.out.clear();
+        self.writing = false;
+        self.write_again = false;
+        self.in_flight = 0;
     }
 
     /// A pipe made by `connect`: it dials, and redials whenever its connection fails.
@@ -149,6 +175,22 @@ pub(crate) struct Pipes {
     pub flush_wanted: bool,
     /// Keep only the newest message each way (`conflate`).
     pub conflate: bool,
+    /// Stream pipes whose queues a writer should take once the socket's lock is released.
+    to_write: Vec<usize>,
+}
+
+/// A queue taken out of a pipe, to be written without the socket's lock.
+pub(crate) struct WriteJob {
+    key: usize,
+    stream: Arc<Stream>,
+    queue: OutQueue,
+}
+
+impl WriteJob {
+    /// Writes as much as the stream takes now.
+    pub(crate) fn run(&mut self) -> std::io::Result<()> {
+        self.queue.write_to(&self.stream)
+    }
 }
 
 impl Pipes {
@@ -160,7 +202,107 @@ impl Pipes {
             eager: false,
             flush_wanted: false,
             conflate: false,
+            to_write: Vec::new(),
         }
+    }
+
+    /// Asks for a pipe's queue to be written by the thread that holds the socket, once it has
+    /// let go of the lock.
+    pub(crate) fn flush(&mut self, key: usize) {
+        if let Some(Pipe {
+            kind: PipeKind::Stream(s),
+            ..
+        }) = self.slab.get_mut(key)
+        {
+            if s.writing {
+                s.write_again = true;
+            } else if !s.queued {
+                s.queued = true;
+                self.to_write.push(key);
+            }
+        }
+    }
+
+    /// Takes the next queue to write, if any.
+    pub(crate) fn next_write(&mut self) -> Option<WriteJob> {
+        while let Some(key) = self.to_write.pop() {
+            let Some(pipe) = self.slab.get_mut(key) else {
+                continue;
+            };
+            let PipeKind::Stream(s) = &mut pipe.kind else {
+                continue;
+            };
+            s.queued = false;
+            if pipe.dead.is_some() || s.out.is_empty() {
+                continue;
+            }
+            if s.writing {
+                s.write_again = true;
+                continue;
+            }
+            let Some(conn) = s.conn.as_ref().filter(|c| !c.is_connecting()) else {
+                continue;
+            };
+            if let Some(reason) = s.out.broken.take() {
+                pipe.dead = Some(Closed::ProtocolError(reason));
+                continue;
+            }
+            let stream = Arc::clone(&conn.stream);
+            let queue = std::mem::replace(&mut s.out.queue, std::mem::take(&mut s.spare));
+            s.writing = true;
+            s.in_flight = queue.messages();
+            return Some(WriteJob { key, stream, queue });
+        }
+        None
+    }
+
+    /// Takes a writer back: what it could not write goes before what was queued meanwhile.
+    /// Returns whether the write made room under the high-water mark.
+    pub(crate) fn write_done(&mut self, job: WriteJob, result: std::io::Result<()>) -> bool {
+        let WriteJob {
+            key,
+            stream,
+            mut queue,
+        } = job;
+        let sndhwm = self.sndhwm;
+        let Some(pipe) = self.slab.get_mut(key) else {
+            return false;
+        };
+        let PipeKind::Stream(s) = &mut pipe.kind else {
+            return false;
+        };
+        let Some(conn) = s.conn.as_ref().filter(|c| Arc::ptr_eq(&c.stream, &stream)) else {
+            return false;
+        };
+        let active = conn.is_active();
+        let was_full = !s.has_room(sndhwm);
+        s.writing = false;
+        s.in_flight = 0;
+        let again = std::mem::take(&mut s.write_again);
+        if let Err(e) = result {
+            pipe.dead = Closed::disconnected(format!("write failed: {e}"));
+            return false;
+        }
+        let blocked = !queue.is_empty();
+        if blocked {
+            queue.append(&mut s.out.queue);
+            std::mem::swap(&mut queue, &mut s.out.queue);
+        }
+        s.spare = queue;
+        if s.out.is_empty() && active {
+            // A conflated message waited for the previous one to be written.
+            while let Some(msg) = s.pending.pop_front() {
+                s.out.push_message(&msg);
+            }
+        }
+        let made_room = was_full && s.has_room(sndhwm);
+        if !s.out.is_empty() && (!blocked || again) {
+            self.flush(key);
+        } else if s.closing && s.out.is_empty() {
+            s.redial = None;
+            pipe.dead = Closed::disconnected("closed by this side");
+        }
+        made_room
     }
 
     /// The routing id to know the peer by: the one given at connect, else the one the peer
@@ -284,10 +426,10 @@ impl Pipes {
                     s.pending.push_back(msg);
                     return Ok(());
                 }
-                let was_empty = s.out.is_empty();
+                let was_empty = s.out.is_empty() && !s.writing;
                 s.out.push_message(&msg);
                 if (eager && was_empty) || s.out.len() >= FLUSH_AT {
-                    flush_stream(pipe);
+                    self.flush(key);
                 } else {
                     self.flush_wanted = true;
                 }
@@ -379,10 +521,16 @@ fn resume_reading(s: &mut StreamPipe, rcvhwm: usize) -> Progress {
     progress
 }
 
-/// Writes what a stream pipe has queued; marks the pipe dead when the stream fails, or when
-/// it was to close once written.
+/// Writes what a stream pipe has queued, on this thread and under the socket's lock (where
+/// the write must happen before what follows: a handshake, a last command before closing);
+/// marks the pipe dead when the stream fails, or when it was to close once written.
 pub(crate) fn flush_stream(pipe: &mut Pipe) {
     if let PipeKind::Stream(s) = &mut pipe.kind {
+        if s.writing {
+            // The writer that is out writes first; it comes back for the rest.
+            s.write_again = true;
+            return;
+        }
         if let Some(conn) = s.conn.as_mut() {
             if conn.is_connecting() {
                 return;
@@ -391,13 +539,13 @@ pub(crate) fn flush_stream(pipe: &mut Pipe) {
                 pipe.dead = Some(Closed::ProtocolError(reason));
                 return;
             }
-            let mut result = s.out.write_to(&mut conn.stream);
+            let mut result = s.out.write_to(&conn.stream);
             if result.is_ok() && s.out.is_empty() && !s.pending.is_empty() && conn.is_active() {
                 // A conflated message waited for the previous one to be written.
                 while let Some(msg) = s.pending.pop_front() {
                     s.out.push_message(&msg);
                 }
-                result = s.out.write_to(&mut conn.stream);
+                result = s.out.write_to(&conn.stream);
             }
             if let Err(e) = result {
                 pipe.dead = Closed::disconnected(format!("write failed: {e}"));

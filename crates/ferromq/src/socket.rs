@@ -40,10 +40,18 @@ impl SocketShared {
         self.core.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Runs `f` on the core, then wakes the user if the core says something changed.
+    /// Runs `f` on the core, writes what it queued for the network with the lock released,
+    /// then wakes the user if the core says something changed.
     pub(crate) fn with_core<T>(&self, f: impl FnOnce(&mut SocketCore) -> T) -> T {
         let mut core = self.core();
         let result = f(&mut core);
+        while let Some(mut job) = core.next_write() {
+            // Another thread may use the socket while this one is in the kernel.
+            drop(core);
+            let written = job.run();
+            core = self.lock();
+            core.write_done(job, written);
+        }
         let notify = std::mem::take(&mut core.notify);
         drop(core);
         if notify {
@@ -461,13 +469,15 @@ impl Socket {
     /// Subscribes a SUB socket to messages whose first frame starts with `prefix` (empty: all).
     pub fn subscribe(&self, prefix: impl AsRef<[u8]>) -> Result<()> {
         self.alive()?;
-        self.shared.core().subscribe(prefix.as_ref(), true)
+        self.shared
+            .with_core(|core| core.subscribe(prefix.as_ref(), true))
     }
 
     /// Cancels one earlier `subscribe` of the same prefix.
     pub fn unsubscribe(&self, prefix: impl AsRef<[u8]>) -> Result<()> {
         self.alive()?;
-        self.shared.core().subscribe(prefix.as_ref(), false)
+        self.shared
+            .with_core(|core| core.subscribe(prefix.as_ref(), false))
     }
 
     /// Puts the socket's connections on one of the context's I/O threads: the first whose bit

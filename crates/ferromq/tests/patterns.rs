@@ -240,6 +240,56 @@ fn push_to_pull_keeps_order_and_delivers_multipart_whole() {
     });
 }
 
+/// A small kernel send buffer makes nearly every write block part-way, so the sender's thread
+/// and the I/O thread take turns writing one connection, while the receiver's thread and the
+/// I/O thread take turns reading it: every message must still arrive whole and in order.
+/// (Not a small receive buffer: over loopback, a window below one segment makes the kernel
+/// send by zero-window probes, a few per second.)
+#[test]
+fn a_stream_through_a_small_send_buffer_arrives_whole_and_in_order() {
+    for t in [Transport::Tcp, Transport::IpcPath] {
+        let ctx = Context::new();
+        let pull = socket(&ctx, SocketType::Pull);
+        let push = socket(&ctx, SocketType::Push);
+        push.set_sndbuf(Some(16 * 1024)).unwrap();
+        push.set_sndhwm(100).unwrap();
+        t.link(&pull, &[&push]);
+        const COUNT: u32 = 3_000;
+        // Empty, packed small frames, and large ones written from their own buffers, mixed in
+        // one stream.
+        let body = |i: u32| vec![i as u8; [0, 1, 31, 33, 8_191, 8_192, 20_000][i as usize % 7]];
+        let sender = std::thread::spawn(move || {
+            for i in 0..COUNT {
+                push.send(Message::from(vec![
+                    bytes::Bytes::from(i.to_be_bytes().to_vec()),
+                    bytes::Bytes::from(body(i)),
+                ]))
+                .unwrap_or_else(|e| panic!("{t:?}: send {i}: {e}"));
+            }
+            push
+        });
+        for i in 0..COUNT {
+            let msg = pull
+                .recv()
+                .unwrap_or_else(|e| panic!("{t:?}: message {i} of {COUNT}: {e}"));
+            let frames: Vec<&[u8]> = msg.iter().map(|f| &f[..]).collect();
+            assert_eq!(
+                frames.len(),
+                2,
+                "{t:?}: message {i} has {} frames",
+                frames.len()
+            );
+            assert_eq!(
+                frames[0],
+                i.to_be_bytes(),
+                "{t:?}: message {i} out of order"
+            );
+            assert!(frames[1] == body(i), "{t:?}: message {i}: body broken");
+        }
+        drop(sender.join().expect("the sender"));
+    }
+}
+
 #[test]
 fn a_push_that_sends_and_closes_at_once_still_delivers() {
     over_each_transport(|t| {

@@ -7,7 +7,7 @@ use crate::connection::{Closed, Connection, Progress};
 use crate::endpoint::{Endpoint, TcpHost};
 use crate::io_thread::{token, Lookup};
 use crate::monitor::Event;
-use crate::pipe::{flush_stream, Pipe, PipeKind, StreamPipe};
+use crate::pipe::{flush_stream, Pipe, PipeKind, StreamPipe, WriteJob};
 use crate::transport::{ipc, tcp};
 use crate::zap::{ZapClient, ZAP_ENDPOINT};
 use ferromq_zmtp::{AuthReply, AuthRequest, Mechanism};
@@ -35,12 +35,21 @@ impl SocketCore {
                 continue;
             };
             if matches!(&pipe.kind, PipeKind::Stream(s) if !s.out.is_empty()) {
-                let was_full = !self.pipes.stream_has_room(key);
-                flush_stream(&mut self.pipes.slab[key]);
-                if was_full && self.pipes.stream_has_room(key) {
-                    self.notify = true;
-                }
+                self.pipes.flush(key);
             }
+        }
+        self.sweep();
+    }
+
+    /// Takes the next queue to write once the socket's lock is released.
+    pub(crate) fn next_write(&mut self) -> Option<WriteJob> {
+        self.pipes.next_write()
+    }
+
+    /// Takes a writer's queue back after its write.
+    pub(crate) fn write_done(&mut self, job: WriteJob, result: std::io::Result<()>) {
+        if self.pipes.write_done(job, result) {
+            self.notify = true;
         }
         self.sweep();
     }
@@ -122,8 +131,7 @@ impl SocketCore {
             };
             let endpoint = bound.endpoint.clone();
             stream.apply(&self.stream_settings());
-            let mut conn =
-                Connection::new(stream, false, self.handshake(), self.connection_options());
+            let conn = Connection::new(stream, false, self.handshake(), self.connection_options());
             let entry = self.pipes.slab.vacant_entry();
             let key = entry.key();
             if let Err(e) = conn
@@ -187,7 +195,7 @@ impl SocketCore {
             Endpoint::Ipc(addr) => ipc::connect(addr).map(|s| (s, false)),
             Endpoint::Inproc(_) => return,
         };
-        let (mut stream, connecting) = match started {
+        let (stream, connecting) = match started {
             Ok(started) => started,
             Err(e) => {
                 pipe.dead = Some(Closed::connect_failed(&e));
@@ -267,13 +275,32 @@ impl SocketCore {
             pipe.dead = Some(reason);
             return;
         }
-        flush_stream(&mut self.pipes.slab[key]);
+        self.pipes.flush(key);
         if progress.received
             || progress.handshake_done
             || (was_full && self.pipes.stream_has_room(key))
         {
             self.notify = true;
         }
+    }
+
+    /// Reads every active connection that is not paused at its high-water mark, from
+    /// whichever thread holds the socket; returns whether it read any.
+    pub(super) fn read_arrived(&mut self) -> bool {
+        let mut read = false;
+        for key in 0..self.pipes.slab.capacity() {
+            let readable = matches!(
+                self.pipes.slab.get(key),
+                Some(Pipe { kind: PipeKind::Stream(s), dead: None, .. })
+                    if !s.read_blocked && s.conn.as_ref().is_some_and(Connection::is_active)
+            );
+            if readable {
+                self.pipe_event(key, true);
+                read = true;
+            }
+        }
+        self.sweep();
+        read
     }
 
     pub(super) fn handshake_done(&mut self, key: usize) {
@@ -441,10 +468,10 @@ impl SocketCore {
             let pipe = &mut self.pipes.slab[key];
             match &mut pipe.kind {
                 PipeKind::Stream(s) if s.redial.is_some() && !give_up => {
-                    if let Some(mut conn) = s.conn.take() {
+                    if let Some(conn) = s.conn.take() {
                         conn.stream.deregister(&self.io.registry);
                     }
-                    s.out.clear();
+                    s.connection_gone();
                     s.read_blocked = false;
                     if self.options.immediate && pipe.attached {
                         // Nothing waits for a peer that is not connected.
@@ -473,11 +500,11 @@ impl SocketCore {
                 PipeKind::Stream(s) if !s.inq.is_empty() => {
                     // What arrived before the peer left is still delivered; the pipe goes
                     // once it has been read.
-                    if let Some(mut conn) = s.conn.take() {
+                    if let Some(conn) = s.conn.take() {
                         conn.stream.deregister(&self.io.registry);
                     }
                     s.redial = None;
-                    s.out.clear();
+                    s.connection_gone();
                     s.pending.clear();
                     self.notify = true;
                 }

@@ -1,7 +1,9 @@
 //! The state of one socket: its listeners, its pipes and its pattern, behind one lock that the
 //! user's thread and the I/O thread take in turn. Either thread may do the I/O: the user's
-//! thread writes straight to an idle connection, the I/O thread does what happens in the
-//! background.
+//! thread writes straight to an idle connection and reads what has arrived before it would
+//! sleep, the I/O thread does what happens in the background. A write happens with the lock
+//! released (see `Pipes::next_write`), so that one thread in the kernel never stalls the
+//! other.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -246,7 +248,12 @@ impl SocketCore {
             self.recv_since_send = true;
             return Ok(Some(msg));
         }
-        let msg = self.pattern.recv(&mut self.pipes);
+        let mut msg = self.pattern.recv(&mut self.pipes);
+        // Nothing queued: read what has arrived on this thread rather than sleep until the I/O
+        // thread has read it and woken us, which on few cores costs more than the read.
+        if matches!(msg, Ok(None)) && self.read_arrived() {
+            msg = self.pattern.recv(&mut self.pipes);
+        }
         if matches!(msg, Ok(Some(_))) {
             self.recv_since_send = true;
         }
@@ -296,7 +303,7 @@ impl SocketCore {
 
     fn has_pending_output(&self) -> bool {
         self.pipes.slab.iter().any(|(_, p)| match &p.kind {
-            PipeKind::Stream(s) => !s.out.is_empty() || !s.pending.is_empty(),
+            PipeKind::Stream(s) => !s.out.is_empty() || !s.pending.is_empty() || s.writing,
             PipeKind::Inproc(_) => false,
         })
     }

@@ -5,10 +5,11 @@ pub(crate) mod ipc;
 pub(crate) mod tcp;
 
 use std::io::{self, IoSlice, Write};
+use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use mio::event::Source;
+use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 
 /// A connected, non-blocking byte stream.
@@ -42,12 +43,12 @@ impl Stream {
     /// Reads up to `max` bytes onto the end of `buf`, into its spare capacity, so that the
     /// memory is not zeroed first only to be overwritten by the kernel.
     #[allow(unsafe_code)]
-    pub(crate) fn read_buf(&mut self, buf: &mut BytesMut, max: usize) -> io::Result<usize> {
+    pub(crate) fn read_buf(&self, buf: &mut BytesMut, max: usize) -> io::Result<usize> {
         buf.reserve(max);
         let spare = &mut buf.spare_capacity_mut()[..max];
         let n = match self {
-            Stream::Tcp(s) => socket2::SockRef::from(&*s).recv(spare)?,
-            Stream::Ipc(s) => socket2::SockRef::from(&*s).recv(spare)?,
+            Stream::Tcp(s) => socket2::SockRef::from(s).recv(spare)?,
+            Stream::Ipc(s) => socket2::SockRef::from(s).recv(spare)?,
         };
         // SAFETY: recv(2) has initialised the first `n` bytes of the spare capacity it was
         // given, and `n` is at most `max`, which `reserve` made available.
@@ -55,16 +56,17 @@ impl Stream {
         Ok(n)
     }
 
-    pub(crate) fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    /// Takes `&self`: a connection's writer may write while another thread holds the socket.
+    pub(crate) fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         match self {
-            Stream::Tcp(s) => s.write_vectored(bufs),
-            Stream::Ipc(s) => s.write_vectored(bufs),
+            Stream::Tcp(s) => (&*s).write_vectored(bufs),
+            Stream::Ipc(s) => (&*s).write_vectored(bufs),
         }
     }
 
     /// After a non-blocking connect: `Ok(true)` once connected, `Ok(false)` while still
     /// connecting, an error when the connection failed.
-    pub(crate) fn finish_connect(&mut self) -> io::Result<bool> {
+    pub(crate) fn finish_connect(&self) -> io::Result<bool> {
         let (err, peer) = match self {
             Stream::Tcp(s) => (s.take_error()?, s.peer_addr().map(|_| ())),
             Stream::Ipc(s) => (s.take_error()?, s.peer_addr().map(|_| ())),
@@ -135,23 +137,23 @@ impl Stream {
         }
     }
 
-    fn source(&mut self) -> &mut dyn Source {
+    fn fd(&self) -> RawFd {
         match self {
-            Stream::Tcp(s) => s,
-            Stream::Ipc(s) => s,
+            Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Ipc(s) => s.as_raw_fd(),
         }
     }
 
-    pub(crate) fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
+    pub(crate) fn register(&self, registry: &Registry, token: Token) -> io::Result<()> {
         registry.register(
-            self.source(),
+            &mut SourceFd(&self.fd()),
             token,
             Interest::READABLE | Interest::WRITABLE,
         )
     }
 
-    pub(crate) fn deregister(&mut self, registry: &Registry) {
-        let _ = registry.deregister(self.source());
+    pub(crate) fn deregister(&self, registry: &Registry) {
+        let _ = registry.deregister(&mut SourceFd(&self.fd()));
     }
 }
 
