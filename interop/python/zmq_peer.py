@@ -22,6 +22,9 @@ commas.
     send HEX[,HEX...]     ok
     recv                  msg HEX[,HEX...]  or "timeout" after RCVTIMEO
     close                 ok
+    version               ok TEXT           the ZeroMQ the peer is, and its version
+    allow-plain USER PASS ok                a ZAP handler in the peer lets in that
+                                            PLAIN user only (for a PLAIN_SERVER)
     quit                  ok                then closes (linger 0), exits 0
 
 A command that fails answers "err TEXT" and the peer keeps running.
@@ -50,6 +53,16 @@ class Peer:
     def __init__(self):
         self.ctx = zmq.Context()
         self.sock = None
+        self.auth = None
+
+    def allow_plain(self, arg):
+        user, password = arg.split()
+        if self.auth is None:
+            from zmq.auth.thread import ThreadAuthenticator
+
+            self.auth = ThreadAuthenticator(self.ctx)
+            self.auth.start()
+        self.auth.configure_plain(domain="*", passwords={user: password})
 
     def need_socket(self):
         if self.sock is None:
@@ -68,6 +81,11 @@ class Peer:
             return "ok"
         if command == "close":
             self.close()
+            return "ok"
+        if command == "version":
+            return "ok pyzmq %s (libzmq %s)" % (zmq.__version__, zmq.zmq_version())
+        if command == "allow-plain":
+            self.allow_plain(arg)
             return "ok"
         sock = self.need_socket()
         if command == "set":
@@ -135,6 +153,8 @@ def main():
             answer = "err " + text
         print(answer, flush=True)
     peer.close()
+    if peer.auth is not None:
+        peer.auth.stop()
     peer.ctx.term()
     return 0
 
