@@ -108,9 +108,7 @@ fn run_peer(kind: Kind, build_dir: &Path) -> PeerResults {
             }
         }
     }
-    if let Some(peer) = peer {
-        let _ = catch(|| peer.quit());
-    }
+    retire(&mut peer);
     PeerResults {
         kind,
         version,
@@ -131,7 +129,7 @@ fn run_cell(
 ) -> Outcome {
     let fresh = !matches!(case.security(), cases::Security::Null);
     if fresh {
-        *slot = None;
+        retire(slot);
     }
     let peer = match slot {
         Some(peer) => peer,
@@ -153,11 +151,20 @@ fn run_cell(
         Err(why) => Outcome::Fail(reason(&why, &link.diagnosis())),
     };
     drop(link);
-    let reusable = !fresh && catch(|| peer.close()).is_ok();
-    if !reusable {
+    if fresh {
+        retire(slot);
+    } else if catch(|| peer.close()).is_err() {
         *slot = None;
     }
     outcome
+}
+
+/// Ends a peer with `quit`, so that it cleans up after itself (CZMQ's password file); one that
+/// does not answer is killed.
+fn retire(slot: &mut Option<Peer>) {
+    if let Some(peer) = slot.take() {
+        let _ = catch(|| peer.quit());
+    }
 }
 
 /// A failure in one line: what the scenario saw, and what ferromq's monitor saw.
