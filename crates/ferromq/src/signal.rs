@@ -11,6 +11,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::Instant;
 
+/// Looks at the epoch before going to sleep on it.
+const SPINS: usize = 20;
+
 #[derive(Debug, Default)]
 pub(crate) struct Signal {
     epoch: AtomicU64,
@@ -91,6 +94,15 @@ impl Signal {
 
     /// Sleeps until the epoch differs from `seen` or `deadline` passes. Returns false on timeout.
     pub(crate) fn wait(&self, seen: u64, deadline: Option<Instant>) -> bool {
+        // What the sleeper waits for often comes within microseconds (the peer is running on
+        // the other core): look again a few times, letting others run, before paying for a
+        // sleep and a wake-up.
+        for _ in 0..SPINS {
+            if self.epoch.load(Ordering::SeqCst) != seen {
+                return true;
+            }
+            std::thread::yield_now();
+        }
         self.sleepers.fetch_add(1, Ordering::SeqCst);
         let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         let woken = loop {
