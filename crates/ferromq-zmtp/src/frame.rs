@@ -28,6 +28,43 @@ const RESERVED: u8 = !(MORE | LONG | COMMAND);
 const SHORT_HEADER_LEN: usize = 2;
 const LONG_HEADER_LEN: usize = 9;
 
+/// How frames are laid out on a connection: ZMTP 3.x (RFC 23), or that of an older peer, found
+/// in the handshake (RFC 23, "Backwards Interoperability").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// ZMTP 1.0 (RFC 13): a length that counts the flags byte (one byte, or 0xFF and eight),
+    /// then the flags, then the body.
+    Zmtp1,
+    /// ZMTP 2.0 (RFC 15): as 3.x, without commands.
+    Zmtp2,
+    Zmtp3,
+}
+
+/// The header of a message frame in the given framing: the buffer, and how many of its bytes
+/// are the header.
+pub fn message_header(framing: Framing, more: bool, len: usize) -> ([u8; 10], usize) {
+    let mut header = [0; 10];
+    if framing != Framing::Zmtp1 {
+        let (v3, n) = frame_header(more, false, len);
+        header[..n].copy_from_slice(&v3[..n]);
+        return (header, n);
+    }
+    let counted = len as u64 + 1;
+    let n = match u8::try_from(counted) {
+        Ok(short) if short != 0xFF => {
+            header[0] = short;
+            1
+        }
+        _ => {
+            header[0] = 0xFF;
+            header[1..9].copy_from_slice(&counted.to_be_bytes());
+            9
+        }
+    };
+    header[n] = if more { MORE } else { 0 };
+    (header, n + 1)
+}
+
 /// The header of a frame: flags and length, 2 bytes for short frames, 9 for long ones.
 /// Returns the buffer and how many of its bytes are the header.
 pub fn frame_header(more: bool, command: bool, len: usize) -> ([u8; 9], usize) {
@@ -58,6 +95,7 @@ pub fn encode_frame(out: &mut BytesMut, more: bool, body: &[u8]) {
 #[derive(Debug, Clone)]
 pub struct FrameDecoder {
     max_frame_size: u64,
+    framing: Framing,
 }
 
 /// A frame header read off the front of a buffer.
@@ -69,10 +107,17 @@ struct Header {
 
 /// Reads the header at the front of `input`, or `None` when it is not all there yet. Only the
 /// flags are checked; the size is left to the caller.
-fn parse_header(input: &[u8]) -> Result<Option<Header>, ProtocolError> {
+fn parse_header(input: &[u8], framing: Framing) -> Result<Option<Header>, ProtocolError> {
     let Some(&flags) = input.first() else {
         return Ok(None);
     };
+    match framing {
+        Framing::Zmtp1 => return parse_header_v1(input),
+        Framing::Zmtp2 if flags & COMMAND != 0 => {
+            return Err(ProtocolError::BadFrame("reserved flag bits set"));
+        }
+        _ => {}
+    }
     if flags & RESERVED != 0 {
         return Err(ProtocolError::BadFrame("reserved flag bits set"));
     }
@@ -93,12 +138,56 @@ fn parse_header(input: &[u8]) -> Result<Option<Header>, ProtocolError> {
     Ok(Some(Header { flags, len, size }))
 }
 
+/// A ZMTP 1.0 header: the length (which counts the flags byte), then the flags, which are
+/// MORE or nothing (RFC 13). Holding to that tells garbage from an old peer within two bytes.
+fn parse_header_v1(input: &[u8]) -> Result<Option<Header>, ProtocolError> {
+    let (counted, at) = match input[0] {
+        0xFF => match input.get(1..9) {
+            Some(long) => (long.iter().fold(0u64, |acc, &b| acc << 8 | u64::from(b)), 9),
+            None => return Ok(None),
+        },
+        short => (u64::from(short), 1),
+    };
+    if counted == 0 {
+        return Err(ProtocolError::BadFrame(
+            "ZMTP 1.0 frame without its flags byte",
+        ));
+    }
+    let Some(&flags) = input.get(at) else {
+        return Ok(None);
+    };
+    if flags & !MORE != 0 {
+        return Err(ProtocolError::BadFrame("reserved flag bits set"));
+    }
+    Ok(Some(Header {
+        flags,
+        len: at + 1,
+        size: counted - 1,
+    }))
+}
+
+/// The shortest header that starts with `first` in the given framing.
+fn min_header_len(first: Option<&u8>, framing: Framing) -> usize {
+    match (framing, first) {
+        (Framing::Zmtp1, Some(0xFF)) => 10,
+        (Framing::Zmtp1, _) => 2,
+        (_, Some(flags)) if flags & LONG != 0 => LONG_HEADER_LEN,
+        _ => SHORT_HEADER_LEN,
+    }
+}
+
 impl FrameDecoder {
     /// `max_frame_size` is the socket's `maxmsgsize`; `None` means only `MAX_FRAME_SIZE` applies.
     pub fn new(max_frame_size: Option<u64>) -> FrameDecoder {
         FrameDecoder {
             max_frame_size: max_frame_size.map_or(MAX_FRAME_SIZE, |max| max.min(MAX_FRAME_SIZE)),
+            framing: Framing::Zmtp3,
         }
+    }
+
+    /// Decodes an older peer's framing from now on.
+    pub fn set_framing(&mut self, framing: Framing) {
+        self.framing = framing;
     }
 
     /// Takes one whole frame off the front of `input`, without copying its body, or returns
@@ -114,7 +203,7 @@ impl FrameDecoder {
         input: &mut BytesMut,
         command: fn(Bytes) -> Result<Command, ProtocolError>,
     ) -> Result<Option<Frame>, ProtocolError> {
-        let Some(header) = parse_header(input)? else {
+        let Some(header) = parse_header(input, self.framing)? else {
             return Ok(None);
         };
         let too_large = || ProtocolError::FrameTooLarge {
@@ -144,17 +233,13 @@ impl FrameDecoder {
     /// How many bytes `input` must hold before the frame at its front can be decoded (at least
     /// `input.len() + 1` when even the header is incomplete), so that reads can be sized.
     pub fn needed(&self, input: &[u8]) -> usize {
-        match parse_header(input) {
+        match parse_header(input, self.framing) {
             Ok(Some(header)) => {
                 let size = usize::try_from(header.size).unwrap_or(usize::MAX);
                 header.len.saturating_add(size)
             }
             // The header is incomplete, or `decode` will refuse it at once.
-            Ok(None) | Err(_) => match input.first() {
-                Some(flags) if flags & LONG != 0 => LONG_HEADER_LEN,
-                _ => SHORT_HEADER_LEN,
-            }
-            .max(input.len() + 1),
+            Ok(None) | Err(_) => min_header_len(input.first(), self.framing).max(input.len() + 1),
         }
     }
 }
@@ -176,6 +261,40 @@ mod tests {
             more,
             body: Bytes::from_static(body),
         }
+    }
+
+    #[test]
+    fn zmtp_1_0_frames_count_their_flags_byte() {
+        // RFC 13: the length includes the flags; 0xFF announces an 8-byte length.
+        assert_eq!(
+            message_header(Framing::Zmtp1, true, 2),
+            ([0x03, 0x01, 0, 0, 0, 0, 0, 0, 0, 0], 2)
+        );
+        let (header, n) = message_header(Framing::Zmtp1, false, 254);
+        assert_eq!(&header[..n], &[0xFF, 0, 0, 0, 0, 0, 0, 0, 255, 0x00]);
+        let mut decoder = FrameDecoder::new(None);
+        decoder.set_framing(Framing::Zmtp1);
+        assert_eq!(
+            decode_all(&mut decoder, &[0x03, 0x01, b'h', b'i']),
+            Ok(Some(message(true, b"hi")))
+        );
+        // A length of 0 leaves no room for the flags.
+        assert!(decode_all(&mut decoder, &[0x00, 0x00]).is_err());
+        // A maxmsgsize applies as in 3.x, before the body arrives.
+        let mut small = FrameDecoder::new(Some(10));
+        small.set_framing(Framing::Zmtp1);
+        assert!(decode_all(&mut small, &[0xFF, 0, 0, 0, 0, 0, 0, 0, 100, 0x00]).is_err());
+    }
+
+    #[test]
+    fn zmtp_2_0_has_no_commands() {
+        let mut decoder = FrameDecoder::new(None);
+        decoder.set_framing(Framing::Zmtp2);
+        assert!(decode_all(&mut decoder, &[0x04, 0x01, 0x00]).is_err());
+        assert_eq!(
+            decode_all(&mut decoder, &[0x00, 0x01, b'x']),
+            Ok(Some(message(false, b"x")))
+        );
     }
 
     #[test]
@@ -363,6 +482,41 @@ mod tests {
             let mut input = BytesMut::from(&bytes[..]);
             while let Ok(Some(_)) = decoder.decode(&mut input) {}
             decoder.needed(&input);
+        }
+
+        #[test]
+        fn older_framings_round_trip_in_any_chunking(
+            frames in proptest::collection::vec(
+                (any::<bool>(), proptest::collection::vec(any::<u8>(), 0..600)),
+                0..8,
+            ),
+            chunk in 1usize..700,
+            zmtp_1 in any::<bool>(),
+        ) {
+            let framing = if zmtp_1 { Framing::Zmtp1 } else { Framing::Zmtp2 };
+            let mut wire = BytesMut::new();
+            for (more, body) in &frames {
+                let (header, n) = message_header(framing, *more, body.len());
+                wire.extend_from_slice(&header[..n]);
+                wire.extend_from_slice(body);
+            }
+            let mut decoder = FrameDecoder::new(None);
+            decoder.set_framing(framing);
+            let mut input = BytesMut::new();
+            let mut decoded = Vec::new();
+            for piece in wire.chunks(chunk) {
+                input.extend_from_slice(piece);
+                prop_assert!(decoder.needed(&input) > 0);
+                while let Some(frame) = decoder.decode(&mut input).unwrap() {
+                    decoded.push(frame);
+                }
+            }
+            let expected: Vec<Frame> = frames
+                .into_iter()
+                .map(|(more, body)| Frame::Message { more, body: body.into() })
+                .collect();
+            prop_assert_eq!(decoded, expected);
+            prop_assert!(input.is_empty());
         }
 
         #[test]

@@ -5,10 +5,11 @@
 use bytes::{Buf, Bytes, BytesMut};
 use rand_core::{CryptoRngCore, OsRng};
 
+use crate::frame::message_header;
 use crate::greeting::{self, GREETING_LEN};
 use crate::{
-    AuthReply, AuthRequest, Command, CurveCodec, CurvePublicKey, Frame, FrameDecoder, Greeting,
-    Mechanism, Metadata, ProtocolError, Security, SocketType, Version,
+    AuthReply, AuthRequest, Command, CurveCodec, CurvePublicKey, Frame, FrameDecoder, Framing,
+    Greeting, Mechanism, Metadata, ProtocolError, Security, SocketType, Version,
 };
 
 mod curve;
@@ -29,8 +30,10 @@ pub struct HandshakeConfig {
 /// What the handshake learnt about the peer. Not `Clone`: the CURVE codec must stay unique.
 #[derive(Debug)]
 pub struct PeerInfo {
-    /// The version both sides speak: the lower of the two.
+    /// The version both sides speak: the lower of the two (1.0 and 2.0 for older peers).
     pub version: Version,
+    /// How frames are laid out from here on, both ways.
+    pub framing: Framing,
     pub socket_type: SocketType,
     /// The peer's `Identity` property, empty if it sent none.
     pub routing_id: Bytes,
@@ -54,8 +57,11 @@ pub struct PeerInfo {
 /// The version this side speaks.
 const OUR_VERSION: Version = Version { major: 3, minor: 1 };
 
-/// The signature and major version: what each side sends, and reads, before it knows whether
-/// the other speaks ZMTP 3.x (RFC 23, "Version Negotiation").
+/// The signature: what each side sends, and reads, before it knows whether the other speaks
+/// ZMTP 3.x, 2.0 or 1.0 (RFC 23, "Detecting ZMTP 1.0 and 2.0 Peers").
+const SIGNATURE_LEN: usize = 10;
+
+/// The signature and major version.
 const PARTIAL_GREETING_LEN: usize = 11;
 
 /// The largest command frame taken before the handshake completes, so that a peer not yet
@@ -91,9 +97,20 @@ impl std::fmt::Debug for Rng {
 /// Where the handshake is.
 #[derive(Debug)]
 enum State {
-    /// Our signature and major version are sent; the peer's are awaited, to tell an older
-    /// peer before saying more.
+    /// Our signature is sent; the peer's is awaited. Its first byte, or its tenth, may show a
+    /// ZMTP 1.0 peer, to which our signature was the start of an identity frame.
     Signature(PeerGreeting),
+    /// The peer has a signature, and our major version is sent; the peer's is awaited.
+    Major(PeerGreeting),
+    /// The peer speaks ZMTP 1.0 with a signature (revision 0) or 2.0 (revision 1), and our
+    /// socket type is sent; the peer's is awaited.
+    LegacySocketType(Framing),
+    /// An older peer's identity frame is awaited; our own is sent. ZMTP 1.0 without a
+    /// signature names no socket type.
+    LegacyIdentity {
+        framing: Framing,
+        socket_type: Option<SocketType>,
+    },
     /// The peer speaks ZMTP 3.x and all our greeting is sent; the rest of the peer's is awaited.
     Greeting(PeerGreeting),
     /// Greetings are exchanged; the security mechanism's commands are under way.
@@ -156,26 +173,6 @@ impl PeerGreeting {
         input.advance(n);
         self.received += n;
         self.received >= upto
-    }
-
-    /// Checks the signature and major version as far as they have arrived, so that an older
-    /// peer is refused at its first distinguishing byte (RFC 23, "Backwards Interoperability").
-    fn check_version(&self) -> Result<(), ProtocolError> {
-        let zmtp_1_0 = ProtocolError::UnsupportedVersion { major: 1, minor: 0 };
-        if self.received >= 1 && self.bytes[0] != 0xFF {
-            return Err(zmtp_1_0);
-        }
-        if self.received >= 10 && !greeting::is_signature(&self.bytes) {
-            return Err(zmtp_1_0);
-        }
-        let major = self.bytes[PARTIAL_GREETING_LEN - 1];
-        if self.received >= PARTIAL_GREETING_LEN && major < 3 {
-            // This byte is the "revision" of older peers: 0 for ZMTP 1.0 with a signature,
-            // 1 for ZMTP 2.0 (RFC 15), whose next byte is the socket type, not a minor version.
-            let major = if major == 0 { 1 } else { 2 };
-            return Err(ProtocolError::UnsupportedVersion { major, minor: 0 });
-        }
-        Ok(())
     }
 }
 
@@ -370,7 +367,7 @@ impl Handshake {
         let greeting = handshake.our_greeting();
         handshake
             .pending
-            .extend_from_slice(&greeting[..PARTIAL_GREETING_LEN]);
+            .extend_from_slice(&greeting[..SIGNATURE_LEN]);
         handshake
     }
 
@@ -423,17 +420,83 @@ impl Handshake {
         loop {
             let step = match &mut self.state {
                 State::Signature(peer) => {
-                    let complete = peer.fill(input, PARTIAL_GREETING_LEN);
-                    peer.check_version()?;
+                    let complete = peer.fill(input, SIGNATURE_LEN);
+                    let unversioned =
+                        peer.bytes[0] != 0xFF || (complete && !greeting::is_signature(&peer.bytes));
+                    if peer.received > 0 && unversioned {
+                        let received = peer.bytes[..peer.received].to_vec();
+                        self.start_zmtp_1_0(&received, input)?;
+                        continue;
+                    }
                     if !complete {
                         return Ok(None);
                     }
                     let peer = *peer;
-                    let greeting = self.our_greeting();
-                    self.pending
-                        .extend_from_slice(&greeting[PARTIAL_GREETING_LEN..]);
-                    self.state = State::Greeting(peer);
+                    self.pending.extend_from_slice(
+                        &self.our_greeting()[SIGNATURE_LEN..PARTIAL_GREETING_LEN],
+                    );
+                    self.state = State::Major(peer);
                     continue;
+                }
+                State::Major(peer) => {
+                    if !peer.fill(input, PARTIAL_GREETING_LEN) {
+                        return Ok(None);
+                    }
+                    let peer = *peer;
+                    match peer.bytes[PARTIAL_GREETING_LEN - 1] {
+                        0 => self.start_legacy(Framing::Zmtp1)?,
+                        1 | 2 => self.start_legacy(Framing::Zmtp2)?,
+                        _ => {
+                            let greeting = self.our_greeting();
+                            self.pending
+                                .extend_from_slice(&greeting[PARTIAL_GREETING_LEN..]);
+                            self.state = State::Greeting(peer);
+                        }
+                    }
+                    continue;
+                }
+                State::LegacySocketType(framing) => {
+                    let framing = *framing;
+                    if input.is_empty() {
+                        return Ok(None);
+                    }
+                    let number = input.get_u8();
+                    let ours = self.config.socket_type;
+                    let socket_type = SocketType::from_legacy_number(number)
+                        .filter(|&peer| ours.is_compatible(peer))
+                        .ok_or_else(|| ProtocolError::IncompatibleSocketType {
+                            ours: ours.name(),
+                            peer: format!("number {number}"),
+                        })?;
+                    self.send_identity(framing);
+                    self.state = State::LegacyIdentity {
+                        framing,
+                        socket_type: Some(socket_type),
+                    };
+                    continue;
+                }
+                State::LegacyIdentity {
+                    framing,
+                    socket_type,
+                } => {
+                    let (framing, socket_type) = (*framing, *socket_type);
+                    // Without a signature, anything not a ZMTP 1.0 identity frame is garbage
+                    // (an HTTP request, say), and is named so.
+                    let decoded = self.frames.decode(input).map_err(|e| match socket_type {
+                        None => ProtocolError::BadGreeting(
+                            "neither a ZMTP signature nor a ZMTP 1.0 identity frame",
+                        ),
+                        Some(_) => e,
+                    })?;
+                    let routing_id = match decoded {
+                        None => return Ok(None),
+                        Some(Frame::Message { body, .. }) => body,
+                        Some(Frame::Command(_)) => {
+                            return Err(ProtocolError::UnexpectedCommand("command".into()))
+                        }
+                    };
+                    self.state = State::Done;
+                    return Ok(Some(self.legacy_peer(framing, socket_type, routing_id)));
                 }
                 State::Greeting(peer) => {
                     if !peer.fill(input, GREETING_LEN) {
@@ -527,13 +590,104 @@ impl Handshake {
         Ok(())
     }
 
+    /// Our greeting. Its padding carries the length of our identity plus one, so that a
+    /// ZMTP 1.0 peer reads the signature as the header of our identity frame.
     fn our_greeting(&self) -> [u8; GREETING_LEN] {
-        Greeting {
+        let mut greeting = Greeting {
             version: OUR_VERSION,
             mechanism: self.mechanism.mechanism(),
             as_server: self.mechanism.as_server(),
         }
-        .encode()
+        .encode();
+        let identity_frame = self.config.routing_id.len() as u64 + 1;
+        greeting[1..9].copy_from_slice(&identity_frame.to_be_bytes());
+        greeting
+    }
+
+    /// Refuses an older peer unless both sides could speak its protocol: it knows only NULL
+    /// security and the socket types of its time.
+    fn check_legacy(&self, major: u8) -> Result<(), ProtocolError> {
+        let unsupported = ProtocolError::UnsupportedVersion { major, minor: 0 };
+        if self.mechanism.mechanism() != Mechanism::Null
+            || self.config.socket_type.legacy_number().is_none()
+        {
+            return Err(unsupported);
+        }
+        Ok(())
+    }
+
+    /// The peer sent revision 0 or 1 after its signature: answer with our socket type, as a
+    /// ZMTP 2.0 peer expects, and read its frames as it writes them.
+    fn start_legacy(&mut self, framing: Framing) -> Result<(), ProtocolError> {
+        self.check_legacy(if framing == Framing::Zmtp1 { 1 } else { 2 })?;
+        let number = self.config.socket_type.legacy_number().unwrap_or_default();
+        self.pending.extend_from_slice(&[number]);
+        self.frames.set_framing(framing);
+        self.state = State::LegacySocketType(framing);
+        Ok(())
+    }
+
+    /// The peer has no signature: what it sent is the start of its identity frame. Ours was
+    /// begun by our signature; its body follows.
+    fn start_zmtp_1_0(
+        &mut self,
+        received: &[u8],
+        input: &mut BytesMut,
+    ) -> Result<(), ProtocolError> {
+        self.check_legacy(1)?;
+        let mut stream = BytesMut::with_capacity(received.len() + input.len());
+        stream.extend_from_slice(received);
+        stream.extend_from_slice(input);
+        *input = stream;
+        self.pending.extend_from_slice(&self.config.routing_id);
+        self.frames.set_framing(Framing::Zmtp1);
+        self.state = State::LegacyIdentity {
+            framing: Framing::Zmtp1,
+            socket_type: None,
+        };
+        Ok(())
+    }
+
+    /// Our identity frame, in an older peer's framing.
+    fn send_identity(&mut self, framing: Framing) {
+        let id = &self.config.routing_id;
+        let (header, n) = message_header(framing, false, id.len());
+        self.pending.extend_from_slice(&header[..n]);
+        self.pending.extend_from_slice(id);
+    }
+
+    /// An older peer, described as a ZMTP 3.x peer would describe itself. ZMTP 1.0 names no
+    /// socket type: the peer is taken to be the first type ours may talk to, as libzmq takes
+    /// it to be anything.
+    fn legacy_peer(
+        &self,
+        framing: Framing,
+        socket_type: Option<SocketType>,
+        routing_id: Bytes,
+    ) -> PeerInfo {
+        let ours = self.config.socket_type;
+        let socket_type = socket_type
+            .or_else(|| SocketType::ALL.into_iter().find(|&t| ours.is_compatible(t)))
+            .unwrap_or(ours);
+        let major = if framing == Framing::Zmtp1 { 1 } else { 2 };
+        let properties = Metadata(vec![
+            (
+                "Socket-Type".to_owned(),
+                Bytes::from_static(socket_type.name().as_bytes()),
+            ),
+            ("Identity".to_owned(), routing_id.clone()),
+        ]);
+        PeerInfo {
+            version: Version { major, minor: 0 },
+            framing,
+            socket_type,
+            routing_id,
+            properties,
+            user_id: Bytes::new(),
+            zap_properties: Metadata::default(),
+            curve_public_key: None,
+            codec: None,
+        }
     }
 
     /// The properties we announce (RFC 23, "Connection Metadata"). Only the socket types a
@@ -573,6 +727,7 @@ impl Handshake {
         let verdict = std::mem::take(&mut self.verdict);
         Ok(PeerInfo {
             version: self.peer_version.min(OUR_VERSION),
+            framing: Framing::Zmtp3,
             socket_type,
             routing_id: metadata.get("Identity").cloned().unwrap_or_default(),
             properties: metadata,

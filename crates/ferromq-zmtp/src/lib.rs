@@ -1,4 +1,5 @@
-//! ZMTP 3.x, the ZeroMQ wire protocol, without any I/O.
+//! ZMTP 3.x, the ZeroMQ wire protocol, without any I/O; it also speaks to ZMTP 1.0 and 2.0
+//! peers, as RFC 23's backwards interoperability allows.
 //!
 //! This crate is fed bytes and yields frames, commands and bytes to write. It never touches a
 //! socket, a thread or a clock, so every state a connection can be in is a plain value that tests
@@ -23,7 +24,9 @@ pub use curve::{
     curve_keypair, curve_public, CurveCodec, CurveKeyPair, CurvePublicKey, CurveSecretKey,
 };
 pub use error::ProtocolError;
-pub use frame::{encode_frame, frame_header, Frame, FrameDecoder, MAX_FRAME_SIZE};
+pub use frame::{
+    encode_frame, frame_header, message_header, Frame, FrameDecoder, Framing, MAX_FRAME_SIZE,
+};
 pub use greeting::{Greeting, Mechanism, Version, GREETING_LEN};
 pub use handshake::{Handshake, HandshakeConfig, PeerInfo};
 pub use security::{AuthReply, AuthRequest, Credentials, Security};

@@ -83,6 +83,20 @@ impl SocketType {
             .find(|ty| ty.name().as_bytes() == name)
     }
 
+    /// The number a ZMTP 2.0 greeting carries for this type (libzmq's `ZMQ_PAIR` = 0 to
+    /// `ZMQ_XSUB` = 10); the types added since have none and cannot talk to such a peer.
+    pub fn legacy_number(self) -> Option<u8> {
+        Self::ALL[..11]
+            .iter()
+            .position(|&ty| ty == self)
+            .map(|n| n as u8)
+    }
+
+    /// The type a ZMTP 2.0 greeting names by number.
+    pub fn from_legacy_number(number: u8) -> Option<SocketType> {
+        Self::ALL[..11].get(usize::from(number)).copied()
+    }
+
     /// Whether a socket of this type may complete a handshake with a peer of type `peer`
     /// (RFC 23 and 37, "socket type compatibility").
     pub fn is_compatible(self, peer: SocketType) -> bool {
@@ -127,6 +141,21 @@ mod tests {
         assert_eq!(SocketType::from_name(b"push"), None);
         assert_eq!(SocketType::from_name(b"PUSH\0"), None);
         assert_eq!(SocketType::from_name(b""), None);
+    }
+
+    #[test]
+    fn legacy_numbers_are_libzmqs() {
+        assert_eq!(Pair.legacy_number(), Some(0));
+        assert_eq!(Dealer.legacy_number(), Some(5));
+        assert_eq!(Push.legacy_number(), Some(8));
+        assert_eq!(XSub.legacy_number(), Some(10));
+        assert_eq!(Stream.legacy_number(), None);
+        assert_eq!(Client.legacy_number(), None);
+        for n in 0..=10 {
+            let ty = SocketType::from_legacy_number(n).unwrap();
+            assert_eq!(ty.legacy_number(), Some(n));
+        }
+        assert_eq!(SocketType::from_legacy_number(11), None);
     }
 
     #[test]

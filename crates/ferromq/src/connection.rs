@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use ferromq_zmtp::{
-    frame_header, AuthReply, AuthRequest, Command, CurveCodec, Frame, FrameDecoder, Handshake,
-    PeerInfo, ProtocolError,
+    message_header, AuthReply, AuthRequest, Command, CurveCodec, Frame, FrameDecoder, Framing,
+    Handshake, PeerInfo, ProtocolError,
 };
 
 use crate::message::{Message, PeerMetadata};
@@ -35,7 +35,7 @@ const MAX_IOV: usize = 64;
 #[derive(Debug)]
 enum Chunk {
     Header {
-        bytes: [u8; 9],
+        bytes: [u8; 10],
         start: u8,
         end: u8,
     },
@@ -163,6 +163,8 @@ pub(crate) struct OutBuffer {
     pub curve: Option<CurveCodec>,
     /// Why sealing a frame failed: the connection must close.
     pub broken: Option<String>,
+    /// An older peer's framing, once the handshake has found one.
+    pub legacy: Option<Framing>,
 }
 
 impl OutBuffer {
@@ -192,8 +194,9 @@ impl OutBuffer {
             q.messages += 1;
             return;
         }
+        let framing = self.legacy.unwrap_or(Framing::Zmtp3);
         for (i, frame) in msg.iter().enumerate() {
-            let (header, n) = frame_header(i < last, false, frame.len());
+            let (header, n) = message_header(framing, i < last, frame.len());
             if frame.len() >= LARGE_FRAME {
                 if !q.tail.is_empty() {
                     q.chunks.push_back(Chunk::Packed(q.tail.split().freeze()));
@@ -250,6 +253,7 @@ impl OutBuffer {
         self.queue.clear();
         self.curve = None;
         self.broken = None;
+        self.legacy = None;
     }
 
     /// Writes as much as the stream takes, on this thread. `Ok` whether or not everything went.
@@ -597,6 +601,10 @@ impl Connection {
                 Ok(Some(mut peer)) => {
                     // From here on every frame both ways goes through the CURVE session.
                     out.curve = peer.codec.take();
+                    if peer.framing != Framing::Zmtp3 {
+                        out.legacy = Some(peer.framing);
+                        self.decoder.set_framing(peer.framing);
+                    }
                     // PING is ZMTP 3.1; a 3.0 peer would not know it.
                     if peer.version.minor >= 1 {
                         self.next_ping = self.heartbeat.ivl.map(|ivl| Instant::now() + ivl);

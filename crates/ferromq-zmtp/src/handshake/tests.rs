@@ -44,9 +44,10 @@ fn config(socket_type: SocketType) -> HandshakeConfig {
     }
 }
 
-/// A greeting written out field by field (RFC 23, "Formal Grammar").
+/// A greeting written out field by field (RFC 23, "Formal Grammar"), with an empty identity's
+/// length plus one in the padding, as this side and libzmq send it.
 fn greeting(major: u8, minor: u8, mechanism: &[u8]) -> Vec<u8> {
-    let mut g = vec![0xFF, 0, 0, 0, 0, 0, 0, 0, 0, 0x7F, major, minor];
+    let mut g = vec![0xFF, 0, 0, 0, 0, 0, 0, 0, 1, 0x7F, major, minor];
     let mut name = [0u8; 20];
     name[..mechanism.len()].copy_from_slice(mechanism);
     g.extend_from_slice(&name);
@@ -90,6 +91,7 @@ fn written(handshake: &mut Handshake) -> Vec<u8> {
 #[derive(Debug, PartialEq)]
 struct Peer {
     version: Version,
+    framing: Framing,
     socket_type: SocketType,
     routing_id: Bytes,
     properties: Metadata,
@@ -103,6 +105,7 @@ impl From<PeerInfo> for Peer {
     fn from(info: PeerInfo) -> Peer {
         Peer {
             version: info.version,
+            framing: info.framing,
             socket_type: info.socket_type,
             routing_id: info.routing_id,
             properties: info.properties,
@@ -127,8 +130,14 @@ fn feed(handshake: &mut Handshake, bytes: &[u8]) -> Result<Option<Peer>, Protoco
 #[test]
 fn sends_the_partial_greeting_first() {
     let mut handshake = Handshake::new(config(SocketType::Push));
-    assert_eq!(written(&mut handshake), &greeting(3, 1, b"NULL")[..11]);
+    assert_eq!(written(&mut handshake), &greeting(3, 1, b"NULL")[..10]);
     assert_eq!(written(&mut handshake), b"");
+    // The major version follows the peer's signature; the rest, its major version.
+    let peer = greeting(3, 1, b"NULL");
+    assert_eq!(feed(&mut handshake, &peer[..10]), Ok(None));
+    assert_eq!(written(&mut handshake), &[3]);
+    assert_eq!(feed(&mut handshake, &peer[10..11]), Ok(None));
+    assert_eq!(written(&mut handshake), &greeting(3, 1, b"NULL")[11..]);
 }
 
 #[test]
@@ -144,6 +153,7 @@ fn against_a_libzmq_push_peer() {
         info,
         Peer {
             version: Version { major: 3, minor: 1 },
+            framing: Framing::Zmtp3,
             socket_type: SocketType::Push,
             routing_id: Bytes::new(),
             properties: Metadata(vec![("Socket-Type".into(), Bytes::from_static(b"PUSH"))]),
@@ -179,6 +189,7 @@ fn only_req_dealer_and_router_send_an_identity() {
         });
         assert_eq!(feed(&mut handshake, &greeting(3, 1, b"NULL")), Ok(None));
         let mut expected = greeting(3, 1, b"NULL");
+        expected[8] = 3; // "id" and one
         let name = socket_type.name().as_bytes();
         expected.extend_from_slice(&if identity {
             ready(&[("Socket-Type", name), ("Identity", b"id"), ("X-App", b"v")])
@@ -367,55 +378,121 @@ fn missing_socket_type_is_answered_with_error() {
     assert_eq!(&out[error_at + 3..error_at + 8], b"ERROR");
 }
 
+/// A ZMTP 2.0 peer's signature (libzmq 3.x, JeroMQ 0.3), with an empty identity's length.
+const SIGNATURE_2_0: [u8; 10] = [0xFF, 0, 0, 0, 0, 0, 0, 0, 1, 0x7F];
+
 #[test]
-fn zmtp_2_0_peer_is_refused() {
-    // Signature, then revision 1 and a socket type, as ZMTP 2.0 sends.
-    let peer = [0xFF, 0, 0, 0, 0, 0, 0, 0, 0x01, 0x7F, 0x01, 0x05];
-    let mut handshake = Handshake::new(config(SocketType::Dealer));
+fn zmtp_2_0_peer_is_answered_in_its_own_protocol() {
+    let mut handshake = Handshake::new(HandshakeConfig {
+        routing_id: Bytes::from_static(b"me"),
+        ..config(SocketType::Router)
+    });
+    let mut ours = greeting(3, 1, b"NULL")[..11].to_vec();
+    ours[8] = 3;
+    assert_eq!(feed(&mut handshake, &SIGNATURE_2_0), Ok(None));
+    assert_eq!(written(&mut handshake), ours);
+    // Revision 1 and DEALER (5): we answer with ROUTER (6) and our identity frame, and never
+    // send the rest of a 3.x greeting.
+    assert_eq!(feed(&mut handshake, &[0x01, 0x05]), Ok(None));
+    assert_eq!(written(&mut handshake), &[6, 0x00, 2, b'm', b'e']);
+    // Its identity frame, then its first message, which is left for the frame decoder.
+    let mut input = BytesMut::from(&[0x00, 3, b'a', b'b', b'c', 0x00, 2, b'h', b'i'][..]);
+    let info = read(&mut handshake, &mut input).unwrap().unwrap();
     assert_eq!(
+        info,
+        Peer {
+            version: Version { major: 2, minor: 0 },
+            framing: Framing::Zmtp2,
+            socket_type: SocketType::Dealer,
+            routing_id: Bytes::from_static(b"abc"),
+            properties: Metadata(vec![
+                ("Socket-Type".into(), Bytes::from_static(b"DEALER")),
+                ("Identity".into(), Bytes::from_static(b"abc")),
+            ]),
+            user_id: Bytes::new(),
+            zap_properties: Metadata::default(),
+            curve_public_key: None,
+            codec: false,
+        }
+    );
+    assert_eq!(&input[..], &[0x00, 2, b'h', b'i']);
+}
+
+#[test]
+fn zmtp_2_0_peer_of_an_incompatible_type_is_refused() {
+    let mut handshake = Handshake::new(config(SocketType::Push));
+    let mut peer = SIGNATURE_2_0.to_vec();
+    peer.extend_from_slice(&[0x01, 0x08]); // PUSH
+    assert!(matches!(
         feed(&mut handshake, &peer),
+        Err(ProtocolError::IncompatibleSocketType { ours: "PUSH", .. })
+    ));
+}
+
+#[test]
+fn older_peers_are_refused_under_plain_and_curve() {
+    let plain = HandshakeConfig {
+        security: Security::PlainServer,
+        ..config(SocketType::Pull)
+    };
+    let mut peer = SIGNATURE_2_0.to_vec();
+    peer.extend_from_slice(&[0x01, 0x08]);
+    assert_eq!(
+        feed(&mut Handshake::new(plain.clone()), &peer),
         Err(ProtocolError::UnsupportedVersion { major: 2, minor: 0 })
     );
-    // The rest of our greeting is never sent to it.
-    assert_eq!(written(&mut handshake), &greeting(3, 1, b"NULL")[..11]);
-
-    let mut peer = greeting(2, 0, b"NULL");
-    peer.truncate(11);
     assert_eq!(
-        feed(&mut Handshake::new(config(SocketType::Dealer)), &peer),
-        Err(ProtocolError::UnsupportedVersion { major: 2, minor: 0 })
+        feed(&mut Handshake::new(plain), &[0x01, 0x00]),
+        Err(ProtocolError::UnsupportedVersion { major: 1, minor: 0 })
     );
 }
 
 #[test]
-fn zmtp_1_0_peer_with_a_signature_is_refused() {
-    // Revision 0: the signature, then ZMTP 1.0.
-    let peer = [0xFF, 0, 0, 0, 0, 0, 0, 0, 0x01, 0x7F, 0x00];
-    assert_eq!(
-        feed(&mut Handshake::new(config(SocketType::Dealer)), &peer),
-        Err(ProtocolError::UnsupportedVersion { major: 1, minor: 0 })
-    );
+fn zmtp_1_0_peer_with_a_signature_gets_zmtp_1_0_framing() {
+    // Revision 0: the signature, then ZMTP 1.0 frames; its socket type still comes first.
+    let mut handshake = Handshake::new(config(SocketType::Pull));
+    let mut peer = SIGNATURE_2_0.to_vec();
+    peer.extend_from_slice(&[0x00, 0x08]);
+    assert_eq!(feed(&mut handshake, &peer), Ok(None));
+    // Our socket type (PULL, 7), then an empty identity frame: length 1 (the flags), flags 0.
+    assert_eq!(&written(&mut handshake)[11..], &[7, 0x01, 0x00]);
+    let mut input = BytesMut::from(&[0x01, 0x00, 0x03, 0x00, b'h', b'i'][..]);
+    let info = read(&mut handshake, &mut input).unwrap().unwrap();
+    assert_eq!(info.version, Version { major: 1, minor: 0 });
+    assert_eq!(info.framing, Framing::Zmtp1);
+    assert_eq!(info.socket_type, SocketType::Push);
+    assert_eq!(&input[..], &[0x03, 0x00, b'h', b'i']);
 }
 
 #[test]
-fn zmtp_1_0_peer_is_refused() {
-    // A short identity frame: length 1 (just the flags), then flags 0.
-    let mut handshake = Handshake::new(config(SocketType::Dealer));
-    assert_eq!(
-        feed(&mut handshake, &[0x01, 0x00]),
-        Err(ProtocolError::UnsupportedVersion { major: 1, minor: 0 })
-    );
-    // Refused from its first byte, without waiting for ten.
-    assert_eq!(
-        feed(&mut Handshake::new(config(SocketType::Dealer)), &[0x01]),
-        Err(ProtocolError::UnsupportedVersion { major: 1, minor: 0 })
-    );
+fn zmtp_1_0_peer_without_a_signature_is_told_at_its_first_byte() {
+    // A short identity frame ("ab": length 3 with the flags), then a message "hi".
+    let mut handshake = Handshake::new(HandshakeConfig {
+        routing_id: Bytes::from_static(b"me"),
+        ..config(SocketType::Dealer)
+    });
+    let _ = written(&mut handshake);
+    let mut input = BytesMut::from(&[0x03][..]);
+    assert_eq!(read(&mut handshake, &mut input), Ok(None));
+    // Our signature was the header of our identity frame: its body follows, and no more.
+    assert_eq!(written(&mut handshake), b"me");
+    input.extend_from_slice(&[0x00, b'a', b'b', 0x03, 0x00, b'h', b'i']);
+    let info = read(&mut handshake, &mut input).unwrap().unwrap();
+    assert_eq!(info.version, Version { major: 1, minor: 0 });
+    assert_eq!(info.framing, Framing::Zmtp1);
+    assert_eq!(info.routing_id, Bytes::from_static(b"ab"));
+    // ZMTP 1.0 names no socket type: the peer is taken for one a DEALER may talk to.
+    assert!(SocketType::Dealer.is_compatible(info.socket_type));
+    assert_eq!(&input[..], &[0x03, 0x00, b'h', b'i']);
+
     // A long identity frame: 0xFF, an 8-byte length, then flags with the low bit clear.
-    let peer = [0xFF, 0, 0, 0, 0, 0, 0, 0x01, 0x01, 0x00];
-    assert_eq!(
-        feed(&mut Handshake::new(config(SocketType::Dealer)), &peer),
-        Err(ProtocolError::UnsupportedVersion { major: 1, minor: 0 })
-    );
+    let mut handshake = Handshake::new(config(SocketType::Dealer));
+    let mut peer = vec![0xFF, 0, 0, 0, 0, 0, 0, 0, 0x02, 0x00, b'x'];
+    peer.extend_from_slice(&[0x01, 0x00]);
+    let mut input = BytesMut::from(&peer[..]);
+    let info = read(&mut handshake, &mut input).unwrap().unwrap();
+    assert_eq!(info.routing_id, Bytes::from_static(b"x"));
+    assert_eq!(&input[..], &[0x01, 0x00]);
 }
 
 #[test]
@@ -426,12 +503,10 @@ fn truncated_input_waits() {
         let mut handshake = Handshake::new(config(SocketType::Req));
         assert_eq!(feed(&mut handshake, &peer[..len]), Ok(None), "{len} bytes");
     }
-    // Up to the major version, only the partial greeting is out.
+    // Until the peer's signature is in, only ours is out.
     let mut handshake = Handshake::new(config(SocketType::Req));
-    assert_eq!(feed(&mut handshake, &peer[..10]), Ok(None));
-    assert_eq!(written(&mut handshake).len(), 11);
-    assert_eq!(feed(&mut handshake, &peer[10..11]), Ok(None));
-    assert_eq!(written(&mut handshake), &greeting(3, 1, b"NULL")[11..]);
+    assert_eq!(feed(&mut handshake, &peer[..9]), Ok(None));
+    assert_eq!(written(&mut handshake).len(), 10);
 }
 
 #[test]

@@ -133,13 +133,13 @@ fn commands_have_their_rfc_26_sizes() {
         g[32] = u8::from(as_server);
         g
     };
-    assert_eq!(written(&mut client), &curve_greeting(false)[..11]);
-    assert_eq!(written(&mut server), &curve_greeting(true)[..11]);
+    assert_eq!(written(&mut client), &curve_greeting(false)[..10]);
+    assert_eq!(written(&mut server), &curve_greeting(true)[..10]);
 
     assert_eq!(feed(&mut client, &curve_greeting(true)), Ok(None));
     let out = written(&mut client);
-    assert_eq!(&out[..53], &curve_greeting(false)[11..]);
-    let hello = &out[53..];
+    assert_eq!(&out[..54], &curve_greeting(false)[10..]);
+    let hello = &out[54..];
     // HELLO: 200 bytes, version 1.0, 72 zeros, C', short nonce 1, then the signature box.
     assert_eq!(
         &hello[..10],
@@ -152,7 +152,7 @@ fn commands_have_their_rfc_26_sizes() {
     let mut input = BytesMut::from(&curve_greeting(false)[..]);
     input.extend_from_slice(hello);
     assert_eq!(read(&mut server, &mut input), Ok(None));
-    let welcome = written(&mut server)[53..].to_vec();
+    let welcome = written(&mut server)[54..].to_vec();
     assert_eq!(shapes(&commands(&welcome)), [("WELCOME".into(), 160)]);
 
     assert_eq!(feed(&mut client, &welcome), Ok(None));
@@ -403,8 +403,8 @@ fn altered_initiate_is_refused() {
     ] {
         let (mut client, mut server) = push_and_pull(keys(2).public, 13);
         let (mut to_server, mut to_client) = (BytesMut::new(), BytesMut::new());
-        // Two rounds: greetings, then HELLO and WELCOME.
-        for _ in 0..2 {
+        // Three rounds: signatures, the rest of the greetings, then HELLO and WELCOME.
+        for _ in 0..3 {
             client.write_to(&mut to_server);
             read(&mut server, &mut to_server).unwrap();
             server.write_to(&mut to_client);

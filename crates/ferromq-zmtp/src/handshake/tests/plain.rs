@@ -93,11 +93,11 @@ fn admin_request() -> AuthRequest {
 #[test]
 fn client_sends_hello_then_initiate() {
     let mut client = Handshake::new(plain_client(SocketType::Push, b"admin", b"secret"));
-    assert_eq!(written(&mut client), &plain_greeting(false)[..11]);
+    assert_eq!(written(&mut client), &plain_greeting(false)[..10]);
 
     // The server's greeting: the rest of ours, then HELLO.
     assert_eq!(feed(&mut client, &plain_greeting(true)), Ok(None));
-    let mut expected = plain_greeting(false)[11..].to_vec();
+    let mut expected = plain_greeting(false)[10..].to_vec();
     expected.extend_from_slice(&hello_admin());
     assert_eq!(written(&mut client), expected);
 
@@ -122,7 +122,7 @@ fn client_sends_hello_then_initiate() {
 #[test]
 fn server_asks_for_a_verdict_then_welcomes() {
     let mut server = Handshake::new(plain_server(SocketType::Pull));
-    assert_eq!(written(&mut server), &plain_greeting(true)[..11]);
+    assert_eq!(written(&mut server), &plain_greeting(true)[..10]);
     let mut input = BytesMut::from(&plain_greeting(false)[..]);
     input.extend_from_slice(&hello_admin());
     // INITIATE may come before the verdict: it waits in the input.
@@ -132,7 +132,7 @@ fn server_asks_for_a_verdict_then_welcomes() {
     assert_eq!(server.auth_request(), Some(&admin_request()));
     assert_eq!(&input[..], &initiate[..]);
     // Nothing but the greeting goes out until the verdict.
-    assert_eq!(written(&mut server), &plain_greeting(true)[11..]);
+    assert_eq!(written(&mut server), &plain_greeting(true)[10..]);
     assert_eq!(read(&mut server, &mut input), Ok(None));
     assert_eq!(written(&mut server), b"");
 
