@@ -68,9 +68,12 @@ const TICK: Duration = Duration::from_millis(10);
 /// A tick is late by the handler call going on when it falls due. Measured on the 2-core
 /// machine over a dozen runs: the largest gap was 10-19 ms in a release build, and 16-60 ms in
 /// a debug build, where a socket call sometimes waits for the socket's lock while its I/O
-/// thread works through a batch of reads. The bounds leave about three times that.
+/// thread works through a batch of reads. The bounds leave about three times that, and in a
+/// debug build more: a gap of 154 ms was seen while a full build shared the two cores, which
+/// is the scheduler, not the loop (a loop that served its peers before its timers would leave
+/// a gap as long as the traffic, seconds).
 const MAX_GAP: Duration = if cfg!(debug_assertions) {
-    Duration::from_millis(150)
+    Duration::from_millis(300)
 } else {
     Duration::from_millis(50)
 };
