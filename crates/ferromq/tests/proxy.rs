@@ -609,9 +609,12 @@ fn a_slow_consumer_stops_the_proxy_reading_and_slows_the_producer() {
         read <= 2 * HWM + 2,
         "the proxy read {read} messages, more than the backend could take: {stats:?}"
     );
+    // What the proxy did not read waits in the frontend's pipe. How much depends on when the
+    // proxy took its batches: an inproc reader gives the writer its credit back when a batch
+    // is used up, so the producer can stop with as little as one message unread.
     assert!(
-        accepted - read >= 2 * HWM - 2,
-        "the proxy kept reading: it read {read} of {accepted}"
+        accepted > read,
+        "the proxy kept reading: it read all {accepted}"
     );
 
     // Once the consumer reads, everything arrives in order, none lost, and the rest flows.
