@@ -22,6 +22,7 @@ mod auth;
 mod connection;
 mod context;
 mod core;
+pub mod directory;
 mod endpoint;
 mod error;
 mod inproc;
