@@ -11,6 +11,7 @@ mod recv;
 mod security;
 mod send;
 mod socket_args;
+mod system;
 
 use std::process::ExitCode;
 
@@ -44,6 +45,13 @@ enum Command {
     /// Print a new CURVE key pair in Z85, as two lines: `public: KEY` and `secret: KEY` (a file
     /// holding them can be given as --curve-secretkey @FILE).
     Keygen,
+    /// Run the processes a system manifest lists, restarting them by their policy, serving
+    /// the service directory, until SIGINT or SIGTERM stops them all in reverse order.
+    Run(system::RunArgs),
+    /// Show a running system's processes: pid, state, restarts, uptime.
+    Ps(system::PsArgs),
+    /// Print the endpoints a running system's directory has for a service, one a line.
+    Lookup(system::LookupArgs),
 }
 
 /// Bad arguments: one line naming the argument, exit status 2.
@@ -99,5 +107,8 @@ fn main() -> ExitCode {
         Command::Perf(cmd) => perf::run(cmd),
         Command::Proxy(args) => proxy::run(args),
         Command::Keygen => security::keygen(),
+        Command::Run(args) => system::run(args),
+        Command::Ps(args) => system::ps(args),
+        Command::Lookup(args) => system::lookup(args),
     }
 }
