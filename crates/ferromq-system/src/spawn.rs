@@ -10,6 +10,7 @@
 
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
+use std::thread::JoinHandle;
 
 use rustix::process::{Pid, Signal};
 
@@ -38,8 +39,10 @@ pub struct Launch<'a> {
     pub directory: &'a str,
 }
 
-/// Starts the child with its output forwarded, prefixed with `name[instance]`.
-pub fn spawn(launch: &Launch<'_>) -> std::io::Result<Child> {
+/// Starts the child with its output forwarded, prefixed with `name[instance]`; returns it with
+/// the threads that forward its output, which finish when it (and whatever it started) closes
+/// its end of the pipes.
+pub fn spawn(launch: &Launch<'_>) -> std::io::Result<(Child, Vec<JoinHandle<()>>)> {
     let config = launch.config;
     let mut command = Command::new(&config.command);
     command
@@ -73,13 +76,14 @@ pub fn spawn(launch: &Launch<'_>) -> std::io::Result<Child> {
     }
     let mut child = command.spawn()?;
     let prefix = format!("{}[{}]", config.name, launch.instance);
+    let mut forwarders = Vec::new();
     if let Some(out) = child.stdout.take() {
-        output::forward(out, prefix.clone(), Stream::Stdout);
+        forwarders.push(output::forward(out, prefix.clone(), Stream::Stdout));
     }
     if let Some(err) = child.stderr.take() {
-        output::forward(err, prefix, Stream::Stderr);
+        forwarders.push(output::forward(err, prefix, Stream::Stderr));
     }
-    Ok(child)
+    Ok((child, forwarders))
 }
 
 /// Sends `signal` to the child's process group (the child and whatever it started); a group that

@@ -12,6 +12,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ferromq::{Context, Events, Poller, Socket, SocketType};
@@ -25,6 +26,9 @@ use crate::restart::{wants_restart, Backoff, Intensity};
 use crate::shutdown::Shutdown;
 use crate::spawn::{self, Launch};
 use crate::state_file;
+
+/// How long the supervisor waits, before it exits, for the last lines of its children's output.
+const OUTPUT_DRAIN: Duration = Duration::from_secs(1);
 
 /// The longest the loop sleeps with nothing due: a safety net only, as signals and requests
 /// wake it.
@@ -61,6 +65,8 @@ pub(crate) struct Supervisor {
     pub router: Socket,
     intensity: Intensity,
     pub shutdown: Option<Shutdown>,
+    /// The threads copying children's output, to let them finish before the supervisor exits.
+    forwarders: Vec<JoinHandle<()>>,
     ending: Option<Ending>,
     failed: bool,
 }
@@ -137,6 +143,7 @@ pub fn run(manifest: Manifest) -> Result<Ending, String> {
     );
     let mut supervisor = Supervisor::new(manifest, router, directory)?;
     let ending = supervisor.run_loop(&mut signals);
+    supervisor.drain_output();
     let _ = std::fs::remove_file(&state_path);
     if let Ending::GaveUp { message } = &ending {
         eprintln!("ferromq: {message}");
@@ -166,6 +173,7 @@ impl Supervisor {
             directory,
             router,
             shutdown: None,
+            forwarders: Vec::new(),
             ending: None,
             failed: false,
             manifest,
@@ -330,7 +338,9 @@ impl Supervisor {
         };
         let label = instance.label.clone();
         match spawn::spawn(&launch) {
-            Ok(child) => {
+            Ok((child, forwarders)) => {
+                self.forwarders.retain(|f| !f.is_finished());
+                self.forwarders.extend(forwarders);
                 let pid = child.id();
                 let ready_on_start = config.ready == Readiness::Start;
                 let instance = &mut self.instances[index];
@@ -379,6 +389,15 @@ impl Supervisor {
                 &answer.service,
                 &answer.endpoints,
             ));
+        }
+    }
+
+    /// Lets the output of the children that have exited reach the supervisor's own, waiting no
+    /// longer than [`OUTPUT_DRAIN`]: something a child started may hold its pipe open.
+    fn drain_output(&mut self) {
+        let deadline = Instant::now() + OUTPUT_DRAIN;
+        while Instant::now() < deadline && self.forwarders.iter().any(|f| !f.is_finished()) {
+            std::thread::sleep(Duration::from_millis(5));
         }
     }
 
