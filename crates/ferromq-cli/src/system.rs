@@ -45,6 +45,10 @@ impl Target {
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct PsArgs {
+    /// Print the supervisor's latest events (start, ready, exit, restart, stop steps) instead,
+    /// one a line after the time in ms since the Unix epoch.
+    #[arg(long)]
+    events: bool,
     #[command(flatten)]
     target: Target,
 }
@@ -78,6 +82,9 @@ pub(crate) fn run(args: RunArgs) -> ExitCode {
 }
 
 pub(crate) fn ps(args: PsArgs) -> ExitCode {
+    if args.events {
+        return events(&args.target);
+    }
     let result = args
         .target
         .endpoint()
@@ -107,6 +114,24 @@ pub(crate) fn ps(args: PsArgs) -> ExitCode {
         )
     }
     ExitCode::SUCCESS
+}
+
+fn events(target: &Target) -> ExitCode {
+    match target
+        .endpoint()
+        .and_then(|ep| control::events(&ep, ANSWER))
+    {
+        Ok(lines) => {
+            for line in lines {
+                println!("{line}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ferromq: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 pub(crate) fn lookup(args: LookupArgs) -> ExitCode {

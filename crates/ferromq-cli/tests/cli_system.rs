@@ -105,6 +105,23 @@ ready = "start"
         .map(|l| l.split_whitespace().nth(2).unwrap().parse().unwrap())
         .collect();
 
+    let events = text(&ferromq(&dir, &["ps", "--events"]).stdout);
+    let kinds: Vec<&str> = events
+        .lines()
+        .map(|l| l.split_once('\t').expect("time, tab, event").1)
+        .collect();
+    assert_eq!(
+        kinds[0],
+        format!("greeter[0] started (pid {})", pids[0]),
+        "{events}"
+    );
+    assert_eq!(kinds[1], "greeter[0] ready", "{events}");
+    assert_eq!(
+        kinds.iter().filter(|k| k.ends_with(" ready")).count(),
+        3,
+        "{events}"
+    );
+
     let found = ferromq(&dir, &["lookup", "greeting"]);
     assert!(found.status.success(), "{}", text(&found.stderr));
     assert_eq!(text(&found.stdout), "tcp://127.0.0.1:5999\n");

@@ -68,6 +68,19 @@ pub fn ps(endpoint: &str, timeout: Duration) -> Result<(String, Vec<ProcessRow>)
     Ok((rest[0].clone(), rows))
 }
 
+/// The supervisor's latest events, oldest first, each `unix_ms<TAB>event`.
+pub fn events(endpoint: &str, timeout: Duration) -> Result<Vec<String>, String> {
+    let mut reply = request(endpoint, &["EVENTS"], timeout)?;
+    if reply.first().map(String::as_str) != Some("EVENTS") {
+        return Err(format!(
+            "an unexpected reply to EVENTS: {}",
+            reply.join(" ")
+        ));
+    }
+    reply.remove(0);
+    Ok(reply)
+}
+
 fn parse_row(row: &str) -> Option<ProcessRow> {
     let f: Vec<&str> = row.split('\t').collect();
     if f.len() != 7 {
