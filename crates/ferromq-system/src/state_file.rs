@@ -108,3 +108,37 @@ pub fn find(dir: &Path, system: Option<&str>) -> Result<Running, String> {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn written_found_and_stale_files_skipped() {
+        let dir = std::env::temp_dir().join(format!("ferromq-state-test-{}", std::process::id()));
+        let me = Running {
+            system: "alpha".into(),
+            pid: std::process::id(),
+            directory: "tcp://127.0.0.1:5670".into(),
+        };
+        let path = write(&dir, &me).unwrap();
+        assert_eq!(find(&dir, None), Ok(me.clone()));
+        assert_eq!(find(&dir, Some("alpha")), Ok(me.clone()));
+        assert!(find(&dir, Some("beta"))
+            .unwrap_err()
+            .contains("no system named \"beta\""));
+        // A supervisor that is gone (no such pid) does not count.
+        let gone = Running {
+            system: "beta".into(),
+            pid: u32::MAX - 1,
+            directory: "tcp://127.0.0.1:1".into(),
+        };
+        write(&dir, &gone).unwrap();
+        assert_eq!(list(&dir), vec![me]);
+        std::fs::remove_file(path).unwrap();
+        assert!(find(&dir, None)
+            .unwrap_err()
+            .contains("no system is running"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -115,6 +115,13 @@ impl Drop for Signals {
 /// Runs the system the manifest describes until it is stopped or ends; the directory is bound
 /// first, and a state file tells `ferromq ps` where it is.
 pub fn run(manifest: Manifest) -> Result<Ending, String> {
+    let runtime = state_file::runtime_dir();
+    if let Ok(other) = state_file::find(&runtime, Some(manifest.system_name())) {
+        return Err(format!(
+            "a system named {:?} is already running (supervisor pid {}); give this one another name",
+            other.system, other.pid
+        ));
+    }
     let ctx = Context::new();
     let router = ctx
         .socket(SocketType::Router)
@@ -128,7 +135,7 @@ pub fn run(manifest: Manifest) -> Result<Ending, String> {
     let directory = router.last_endpoint();
     let mut signals = Signals::install().map_err(|e| format!("signal handlers: {e}"))?;
     let state_path = state_file::write(
-        &state_file::runtime_dir(),
+        &runtime,
         &state_file::Running {
             system: manifest.system_name().to_owned(),
             pid: std::process::id(),
@@ -191,22 +198,23 @@ impl Supervisor {
                     Some(shutdown) => shutdown.hurry(),
                 }
             }
+            if self.shutdown.is_none() {
+                // Starting may fail and exhaust the intensity limit, which begins the stop.
+                self.start_due(Instant::now());
+            }
             if self.shutdown.is_some() {
                 if self.step_shutdown(Instant::now()) {
                     return self.ending.take().unwrap_or(Ending::Signalled);
                 }
-            } else {
-                self.start_due(Instant::now());
-                if !self
-                    .instances
-                    .iter()
-                    .any(|i| i.running() || matches!(i.state, State::Backoff(_) | State::Stopping))
-                {
-                    eprintln!("ferromq| every process has exited; nothing left to supervise");
-                    return Ending::Finished {
-                        failed: self.failed,
-                    };
-                }
+            } else if !self
+                .instances
+                .iter()
+                .any(|i| i.running() || matches!(i.state, State::Backoff(_) | State::Stopping))
+            {
+                eprintln!("ferromq| every process has exited; nothing left to supervise");
+                return Ending::Finished {
+                    failed: self.failed,
+                };
             }
             self.expire(Instant::now());
             self.wait(signals);
@@ -359,6 +367,8 @@ impl Supervisor {
                 self.events
                     .record(&label, EventKind::SpawnFailed(e.to_string()));
                 self.instances[index].started_at = Some(now);
+                // There is no process group of this start to clean up after.
+                self.instances[index].pid = None;
                 self.exited(index, Exit::Code(127), now);
             }
         }

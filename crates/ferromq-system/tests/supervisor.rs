@@ -182,3 +182,43 @@ fn no_child_outlives_a_supervisor_killed_with_sigkill() {
     system.wait_exit(LONG);
     assert_eq!(system.survivors_after(LONG), Vec::<u32>::new());
 }
+
+#[test]
+fn a_command_that_cannot_start_counts_as_a_crash() {
+    let manifest = "[supervisor]\nmax_restarts = 2\nbackoff_ms = 10\n\
+                    [[process]]\nname = \"ghost\"\ncommand = \"/nonexistent/ferromq-test-ghost\"\n";
+    let mut system = System::start(manifest);
+    let status = system.wait_exit(LONG);
+    let output = system.output();
+    assert_eq!(status.code(), Some(1), "{output}");
+    assert_eq!(
+        output.matches("ghost[0] could not start").count(),
+        3,
+        "{output}"
+    );
+    assert!(
+        output.contains("ferromq: ghost[0] exited (exit code 127) and would be restarted"),
+        "{output}"
+    );
+}
+
+#[test]
+fn a_system_whose_processes_all_end_for_good_exits_with_their_verdict() {
+    for (code, expected) in [("0", 0), ("4", 1)] {
+        let manifest = process(
+            "once",
+            "restart = \"never\"\nready = \"start\"",
+            &[("CHILD_EXIT_AFTER_MS", "50"), ("CHILD_EXIT_CODE", code)],
+        );
+        let mut system = System::start(&manifest);
+        let status = system.wait_exit(LONG);
+        let output = system.output();
+        assert_eq!(status.code(), Some(expected), "{output}");
+        assert!(
+            output.contains(&format!("once[0] exited (exit code {code})")),
+            "{output}"
+        );
+        assert!(output.contains("nothing left to supervise"), "{output}");
+        assert!(!output.contains("restarting"), "{output}");
+    }
+}
