@@ -101,3 +101,24 @@ fn a_registration_lasts_while_its_owner_lives_and_ends_with_it() {
     drop(client);
     ctx.terminate();
 }
+
+#[test]
+fn terminating_the_context_ends_the_heartbeats() {
+    let manifest = process("idle", "ready = \"start\"", &[]);
+    let system = System::start(&manifest);
+    let ctx = Context::new();
+    let owner = Directory::connect(&ctx, &system.directory, "test-owner");
+    owner
+        .register("svc-test", &["tcp://127.0.0.1:7001"])
+        .unwrap();
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        ctx.shutdown();
+        drop(owner);
+        ctx.terminate();
+        let _ = done.send(());
+    });
+    finished
+        .recv_timeout(LONG)
+        .expect("shutdown, drop and terminate return with a registration alive");
+}

@@ -345,7 +345,11 @@ fn heartbeat_loop(dealer: &Socket, woken: &Socket, shared: &Shared, owner: &str)
     loop {
         let now = Instant::now();
         if now >= next {
-            let _ = beat();
+            // A full queue (the directory is away) only skips this heartbeat; a context that
+            // was shut down ends the thread.
+            if beat().is_err_and(|e| e.kind() == ErrorKind::Terminated) {
+                return;
+            }
             let interval = shared
                 .state
                 .lock()
