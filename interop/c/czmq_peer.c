@@ -66,10 +66,12 @@ static zsock_t *sock;
 static zactor_t *auth;
 static char passwords[64];
 
-static void close_socket(void)
+/* Closes the socket, dropping what it still holds unless keep_linger. */
+static void close_socket(int keep_linger)
 {
     if (sock) {
-        zsock_set_linger(sock, 0);
+        if (!keep_linger)
+            zsock_set_linger(sock, 0);
         zsock_destroy(&sock);
     }
 }
@@ -245,7 +247,7 @@ static void run(char *line)
         return;
     }
     if (strcmp(line, "socket") == 0) {
-        close_socket();
+        close_socket(0);
         const name_t *type = socket_types;
         while (type->name && strcasecmp(type->name, arg) != 0)
             type++;
@@ -254,7 +256,7 @@ static void run(char *line)
         else if (!(sock = zsock_new(type->value)))
             error = zmq_strerror(zmq_errno());
     } else if (strcmp(line, "close") == 0) {
-        close_socket();
+        close_socket(0);
     } else if (strcmp(line, "allow-plain") == 0) {
         error = allow_plain(arg);
     } else if (strcmp(line, "bind") == 0 && sock) {
@@ -279,20 +281,22 @@ static void run(char *line)
         reply("ok");
 }
 
-int main(void)
+/* Runs the command lines given as arguments, or else those of stdin. */
+int main(int argc, char **argv)
 {
     zsys_handler_set(NULL);
     line_reader_t reader = {0};
     char *line;
-    while ((line = next_line(&reader, service)) != NULL) {
+    while ((line = next_command(&reader, argc, argv, service)) != NULL) {
         if (strcmp(line, "quit") == 0) {
             reply("ok");
             break;
         }
         run(line);
     }
-    close_socket();
+    /* From arguments, what was sent goes out within the socket's LINGER (CZMQ's default is 0). */
+    close_socket(argc > 1);
     stop_auth();
     free(reader.buf);
-    return 0;
+    return argc > 1 && answered_err ? 1 : 0;
 }

@@ -1,6 +1,7 @@
 /* The line protocol of the interop peers (see interop/python/zmq_peer.py), shared by the
- * libzmq and the CZMQ peer: reading command lines while keeping a socket serviced, hex frames,
- * and the answers.  Header-only, so each peer is compiled from one command line. */
+ * libzmq and the CZMQ peer: reading command lines (from the arguments, or from stdin while
+ * keeping a socket serviced), hex frames, and the answers.  Header-only, so each peer is
+ * compiled from one command line. */
 #ifndef FERROMQ_PEER_LINE_H
 #define FERROMQ_PEER_LINE_H
 
@@ -101,9 +102,14 @@ static void answer_frame(answer_t *a, const void *data, size_t size, int first)
     }
 }
 
+/* Whether any answer so far was "err": the exit status when the commands are arguments. */
+static int answered_err;
+
 /* Writes one answer line and flushes it, so the test sees it at once. */
 static void reply(const char *format, ...)
 {
+    if (strncmp(format, "err", 3) == 0)
+        answered_err = 1;
     va_list args;
     va_start(args, format);
     vprintf(format, args);
@@ -155,6 +161,16 @@ static char *next_line(line_reader_t *r, void (*service)(void))
             return NULL;
         r->len += (size_t) n;
     }
+}
+
+/* The next command line: the next of the command-line arguments when there are any (each one
+ * is a command line), else the next line of stdin; NULL when there is none. */
+static char *next_command(line_reader_t *r, int argc, char **argv, void (*service)(void))
+{
+    static int next_arg = 1;
+    if (argc > 1)
+        return next_arg < argc ? argv[next_arg++] : NULL;
+    return next_line(r, service);
 }
 
 /* Splits "COMMAND ARG" in place; returns ARG ("" when there is none). */

@@ -136,11 +136,13 @@ static const char *allow_plain(char *arg)
     return NULL;
 }
 
-static void close_socket(void)
+/* Closes the socket, dropping what it still holds unless keep_linger. */
+static void close_socket(int keep_linger)
 {
     if (sock) {
         int zero = 0;
-        zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero);
+        if (!keep_linger)
+            zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero);
         zmq_close(sock);
         sock = NULL;
     }
@@ -260,13 +262,13 @@ static void run(char *line)
     }
     if (strcmp(line, "socket") == 0) {
         int type = lookup(socket_types, arg);
-        close_socket();
+        close_socket(0);
         if (type < 0)
             error = "unknown socket type";
         else if (!(sock = zmq_socket(ctx, type)))
             error = zmq_strerror(zmq_errno());
     } else if (strcmp(line, "close") == 0) {
-        close_socket();
+        close_socket(0);
     } else if (strcmp(line, "allow-plain") == 0) {
         error = allow_plain(arg);
     } else if (strcmp(line, "bind") == 0 && sock) {
@@ -293,21 +295,23 @@ static void run(char *line)
         reply("ok");
 }
 
-int main(void)
+/* Runs the command lines given as arguments, or else those of stdin. */
+int main(int argc, char **argv)
 {
     line_reader_t reader = {0};
     ctx = zmq_ctx_new();
     char *line;
-    while ((line = next_line(&reader, service)) != NULL) {
+    while ((line = next_command(&reader, argc, argv, service)) != NULL) {
         if (strcmp(line, "quit") == 0) {
             reply("ok");
             break;
         }
         run(line);
     }
-    close_socket();
+    /* From arguments, what was sent goes out within the socket's LINGER. */
+    close_socket(argc > 1);
     zap_stop();
     zmq_ctx_term(ctx);
     free(reader.buf);
-    return 0;
+    return argc > 1 && answered_err ? 1 : 0;
 }

@@ -16,6 +16,12 @@ import org.zeromq.ZMQ;
  *
  * <pre>java -cp jeromq.jar interop/java/ZmqPeer.java</pre>
  *
+ * Given arguments, it runs each as one command line instead of reading stdin, then exits (1
+ * if any answered "err"), as the protocol says:
+ *
+ * <pre>java -cp jeromq.jar interop/java/ZmqPeer.java 'socket PULL' 'set RCVTIMEO 5000' \
+ *     'bind tcp://127.0.0.1:5555' recv</pre>
+ *
  * A reader thread only queues the command lines: every call on the socket stays on the main
  * thread, as JeroMQ requires, and that thread keeps calling into the socket while it waits.
  * Options this JeroMQ does not have (CURVE and PLAIN among them) answer "err".
@@ -25,11 +31,25 @@ public final class ZmqPeer {
     private ZMQ.Socket sock;
 
     public static void main(String[] args) throws Exception {
+        ZmqPeer peer = new ZmqPeer();
+        if (args.length > 0) {
+            boolean failed = false;
+            for (String line : args) {
+                String answer = peer.handle(line);
+                if (answer == null) {
+                    break;
+                }
+                failed |= answer.startsWith("err");
+            }
+            // What was sent goes out within the socket's LINGER before the context ends.
+            peer.close(true);
+            peer.ctx.term();
+            System.exit(failed ? 1 : 0);
+        }
         LinkedBlockingQueue<String> lines = new LinkedBlockingQueue<>();
         Thread reader = new Thread(() -> readLines(lines));
         reader.setDaemon(true);
         reader.start();
-        ZmqPeer peer = new ZmqPeer();
         while (true) {
             String line = lines.poll(20, TimeUnit.MILLISECONDS);
             if (line == null) {
@@ -38,26 +58,32 @@ public final class ZmqPeer {
                 }
                 continue;
             }
-            int space = line.indexOf(' ');
-            String command = space < 0 ? line : line.substring(0, space);
-            String arg = space < 0 ? "" : line.substring(space + 1).trim();
-            if (command.equals("quit") || command.equals("\u0000eof")) {
-                if (command.equals("quit")) {
-                    answer("ok");
-                }
+            if (line.equals("\u0000eof") || peer.handle(line) == null) {
                 break;
             }
-            String answer;
-            try {
-                answer = peer.run(command, arg);
-            } catch (RuntimeException e) {
-                String text = String.valueOf(e.getMessage()).replaceAll("\\s+", " ");
-                answer = "err " + e.getClass().getSimpleName() + ": " + text;
-            }
-            answer(answer);
         }
-        peer.close();
+        peer.close(false);
         peer.ctx.term();
+    }
+
+    /** Runs one command line and writes its answer, which it returns; null after "quit". */
+    private String handle(String line) {
+        int space = line.indexOf(' ');
+        String command = space < 0 ? line : line.substring(0, space);
+        String arg = space < 0 ? "" : line.substring(space + 1).trim();
+        if (command.equals("quit")) {
+            answer("ok");
+            return null;
+        }
+        String answer;
+        try {
+            answer = run(command, arg);
+        } catch (RuntimeException e) {
+            String text = String.valueOf(e.getMessage()).replaceAll("\\s+", " ");
+            answer = "err " + e.getClass().getSimpleName() + ": " + text;
+        }
+        answer(answer);
+        return answer;
     }
 
     /** Queues stdin's lines; end of input becomes a quit without an answer. */
@@ -86,9 +112,12 @@ public final class ZmqPeer {
         return sock;
     }
 
-    private void close() {
+    /** Closes the socket, dropping what it still holds unless keepLinger. */
+    private void close(boolean keepLinger) {
         if (sock != null) {
-            sock.setLinger(0);
+            if (!keepLinger) {
+                sock.setLinger(0);
+            }
             sock.close();
             sock = null;
         }
@@ -100,11 +129,11 @@ public final class ZmqPeer {
                 return "ok JeroMQ " + jarVersion() + " (a port of libzmq "
                         + ZMQ.getVersionString() + ")";
             case "socket":
-                close();
+                close(false);
                 sock = ctx.socket(socketType(arg));
                 return "ok";
             case "close":
-                close();
+                close(false);
                 return "ok";
             case "allow-plain":
                 return "err JeroMQ " + jarVersion() + " has no PLAIN mechanism";

@@ -32,6 +32,22 @@ A command that fails answers "err TEXT" and the peer keeps running.
 While it waits for the next command the peer keeps calling into its socket,
 as a live application would: libzmq attaches a newly accepted connection (and
 sends a SUB's subscriptions over it) only inside a call on the socket.
+
+Given command-line arguments, a peer reads no stdin: each argument is one command
+line, run in order with its answer printed as above, and then the peer closes and
+exits as after "quit" (a "quit" among them ends the run early).  Here the close
+keeps the socket's LINGER, so that what was sent is delivered before the peer
+exits: give "set LINGER MS" to bound the wait (libzmq waits for ever by default,
+CZMQ not at all).  The exit status is 1 when any command answered "err", else 0
+("timeout" is an answer, not an error).  A PULL that binds and takes one message,
+in each peer (INTEROP.md has more):
+
+    python3 interop/python/zmq_peer.py 'socket PULL' 'set RCVTIMEO 5000' \\
+        'bind tcp://127.0.0.1:5555' recv
+    java -cp /usr/share/java/jeromq.jar interop/java/ZmqPeer.java 'socket PULL' ...
+    ./zmq_peer 'socket PULL' ...       # cc -o zmq_peer interop/c/zmq_peer.c -lzmq
+    ./czmq_peer 'socket PULL' ...      # cc -o czmq_peer interop/c/czmq_peer.c -lczmq -lzmq
+    Rscript interop/r/zmq_peer.R 'socket PULL' ...
 """
 
 import os
@@ -69,9 +85,9 @@ class Peer:
             raise RuntimeError("no socket: send 'socket TYPE' first")
         return self.sock
 
-    def close(self):
+    def close(self, keep_linger=False):
         if self.sock is not None:
-            self.sock.close(linger=0)
+            self.sock.close(linger=None if keep_linger else 0)
             self.sock = None
 
     def run(self, command, arg):
@@ -139,9 +155,11 @@ def read_lines(peer):
             peer.sock.getsockopt(zmq.EVENTS)
 
 
-def main():
+def main(args):
+    """Runs the command lines of `args`, or of stdin when there are none."""
     peer = Peer()
-    for line in read_lines(peer):
+    failed = False
+    for line in args or read_lines(peer):
         command, _, arg = line.strip().partition(" ")
         if command == "quit":
             print("ok", flush=True)
@@ -151,13 +169,14 @@ def main():
         except Exception as e:  # reported to the test, never fatal
             text = " ".join(str(e).split()) or type(e).__name__
             answer = "err " + text
+        failed = failed or answer.startswith("err")
         print(answer, flush=True)
-    peer.close()
+    peer.close(keep_linger=bool(args))
     if peer.auth is not None:
         peer.auth.stop()
     peer.ctx.term()
-    return 0
+    return 1 if args and failed else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

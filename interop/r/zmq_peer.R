@@ -3,6 +3,11 @@
 #
 #     Rscript interop/r/zmq_peer.R
 #
+# Given arguments, it runs each as one command line instead of reading stdin, then exits (1 if
+# any answered "err"), as the protocol says:
+#
+#     Rscript interop/r/zmq_peer.R 'socket PULL' 'set RCVTIMEO 5000' 'bind tcp://127.0.0.1:5555' recv
+#
 # pbdZMQ sets string options as C strings: a bytes value with a zero byte, or an empty one
 # (SUBSCRIBE to everything), answers "err".  R has no threads, so "allow-plain USER PASSWORD"
 # answers ZAP requests from this loop, and "send" and "recv" wait in zmq.poll on the socket
@@ -10,8 +15,9 @@
 
 suppressMessages(library(pbdZMQ))
 
-# pbdZMQ prints its errors with Rprintf: they go to stderr, the answers to the real stdout.
-out <- file("/dev/stdout", open = "w", raw = TRUE)
+# pbdZMQ prints its errors with Rprintf: they go to stderr, the answers to the real stdout
+# (appended, so that a stdout redirected to a file is not truncated).
+out <- file("/dev/stdout", open = "a", raw = TRUE)
 sink(stderr())
 
 ctx <- zmq.ctx.new()
@@ -54,9 +60,10 @@ check <- function(rc, what) {
   invisible(rc)
 }
 
-close_socket <- function() {
+# Closes the socket, dropping what it still holds unless keep_linger.
+close_socket <- function(keep_linger = FALSE) {
   if (!is.null(state$sock)) {
-    zmq.setsockopt(state$sock, .pbd_env$ZMQ.SO$LINGER, 0L)
+    if (!keep_linger) zmq.setsockopt(state$sock, .pbd_env$ZMQ.SO$LINGER, 0L)
     zmq.close(state$sock)
     state$sock <- NULL
   }
@@ -213,6 +220,23 @@ run <- function(command, arg) {
   )
 }
 
+# Runs one command line and writes its answer, which it returns; NULL after "quit".
+handle <- function(line) {
+  line <- trimws(line)
+  space <- regexpr(" ", line, fixed = TRUE)
+  command <- if (space < 0) line else substr(line, 1, space - 1)
+  arg <- if (space < 0) "" else substr(line, space + 1, nchar(line))
+  if (command == "quit") {
+    answer("ok")
+    return(NULL)
+  }
+  reply <- tryCatch(run(command, arg), error = function(e) {
+    paste("err", gsub("[[:space:]]+", " ", conditionMessage(e)))
+  })
+  answer(reply)
+  reply
+}
+
 # The test that drives this peer; when it is gone, so is the peer (stdin's end cannot be told
 # from a pause on a non-blocking connection).
 parent <- strsplit(readLines("/proc/self/stat", warn = FALSE), " ", fixed = TRUE)[[1]][[4]]
@@ -229,29 +253,30 @@ idle <- function() {
   if (!is.null(state$sock)) zmq.getsockopt(state$sock, .pbd_env$ZMQ.SO$EVENTS, 0L)
 }
 
-stdin_lines <- file("stdin", open = "r", blocking = FALSE)
-idle_rounds <- 0
-repeat {
-  line <- readLines(stdin_lines, n = 1, warn = FALSE)
-  if (length(line) == 0) {
-    idle()
-    idle_rounds <- idle_rounds + 1
-    if (idle_rounds %% 50 == 0 && !parent_alive()) break
-    next
+args <- commandArgs(trailingOnly = TRUE)
+failed <- FALSE
+if (length(args) > 0) {
+  for (line in args) {
+    reply <- handle(line)
+    if (is.null(reply)) break
+    failed <- failed || startsWith(reply, "err")
   }
-  line <- trimws(line)
-  space <- regexpr(" ", line, fixed = TRUE)
-  command <- if (space < 0) line else substr(line, 1, space - 1)
-  arg <- if (space < 0) "" else substr(line, space + 1, nchar(line))
-  if (command == "quit") {
-    answer("ok")
-    break
+} else {
+  stdin_lines <- file("stdin", open = "r", blocking = FALSE)
+  idle_rounds <- 0
+  repeat {
+    line <- readLines(stdin_lines, n = 1, warn = FALSE)
+    if (length(line) == 0) {
+      idle()
+      idle_rounds <- idle_rounds + 1
+      if (idle_rounds %% 50 == 0 && !parent_alive()) break
+      next
+    }
+    if (is.null(handle(line))) break
   }
-  reply <- tryCatch(run(command, arg), error = function(e) {
-    paste("err", gsub("[[:space:]]+", " ", conditionMessage(e)))
-  })
-  answer(reply)
 }
-close_socket()
+# From arguments, what was sent goes out within the socket's LINGER before the context ends.
+close_socket(keep_linger = length(args) > 0)
 if (!is.null(state$zap)) zmq.close(state$zap$sock)
 zmq.ctx.destroy(ctx)
+if (failed) quit(status = 1)

@@ -4,10 +4,14 @@
 //! pattern and of bind/connect, over tcp and ipc. It prints one table per peer and fails when
 //! any cell a peer supports fails, or when a peer's software is missing: `scripts/test`
 //! installs them all. `FERROMQ_INTEROP_PEERS=pyzmq,czmq` runs only the peers named.
+//!
+//! A second test (`arguments`) checks that each peer also runs its commands from command-line
+//! arguments.
 
 #[path = "../common/mod.rs"]
 mod common;
 
+mod arguments;
 mod cases;
 mod link;
 mod peers;

@@ -140,10 +140,15 @@ impl Launcher {
         }
     }
 
-    pub fn spawn(&self, name: &str) -> Peer {
+    /// The command that starts the peer; arguments added to it are command lines to run.
+    pub fn command(&self) -> Command {
         let mut command = Command::new(&self.program);
         command.args(&self.args);
-        Peer::spawn(name, command)
+        command
+    }
+
+    pub fn spawn(&self, name: &str) -> Peer {
+        Peer::spawn(name, self.command())
     }
 }
 
