@@ -9,7 +9,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{free_tcp_port, join_peer, Binder, Frames, IpcEndpoint, Peer, Transport};
+use common::{free_tcp_port, join_peer, pattern, Binder, Frames, IpcEndpoint, Peer, Transport};
 use ferromq::{Bytes, Context, ErrorKind, Message, Socket, SocketType};
 
 /// Generous, for a loaded two-core machine: only a failing test waits this long.
@@ -222,19 +222,6 @@ fn sample_messages() -> Vec<Frames> {
         (0..20u8).map(|i| vec![i; usize::from(i)]).collect(),
         vec![b"last".to_vec()],
     ]
-}
-
-/// Pseudo-random bytes, so that a misplaced or repeated chunk shows.
-fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
 }
 
 /// Sends every message, then checks each arrives whole and in order.

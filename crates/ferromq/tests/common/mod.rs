@@ -452,3 +452,16 @@ pub fn next_named(events: &ferromq::Monitor, names: &[&str]) -> ferromq::Event {
         }
     }
 }
+
+/// Pseudo-random bytes, so that a misplaced or repeated chunk shows.
+pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use ferromq::{Context, Event, SocketType};
 
-use crate::common::{Frames, Peer};
+use crate::common::{pattern, Frames, Peer};
 use crate::link::{describe, End, Link, DEALER_ID, PLAIN_PASSWORD, PLAIN_USER, TIMEOUT};
 
 /// A row of the matrix.
@@ -147,24 +147,11 @@ fn sample_messages() -> Vec<Frames> {
         vec![
             all_bytes[..255].to_vec(),
             all_bytes.clone(),
-            pattern(70_000),
+            pattern(70_000, 1),
         ],
         (0..12u8).map(|i| vec![i; usize::from(i)]).collect(),
         vec![b"last".to_vec()],
     ]
-}
-
-/// Pseudo-random bytes, so that a misplaced or repeated chunk shows.
-fn pattern(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
 }
 
 /// Every message arrives whole and in order.
