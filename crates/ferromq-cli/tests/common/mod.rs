@@ -87,8 +87,22 @@ pub fn spawn(args: &[&str]) -> Running {
 
 /// Starts `ferromq args...`; `stdin` is written and closed, or stdin is empty.
 pub fn spawn_with_stdin(args: &[&str], stdin: Option<&str>) -> Running {
-    let what = format!("ferromq {}", args.join(" "));
-    let mut child = Command::new(BIN)
+    spawn_program_with_stdin(std::path::Path::new(BIN), args, stdin)
+}
+
+/// Starts another program (a foreign peer's tool) the same way, with an empty stdin.
+pub fn spawn_program(program: &std::path::Path, args: &[&str]) -> Running {
+    spawn_program_with_stdin(program, args, None)
+}
+
+fn spawn_program_with_stdin(
+    program: &std::path::Path,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> Running {
+    let name = program.file_name().unwrap_or_default().to_string_lossy();
+    let what = format!("{name} {}", args.join(" "));
+    let mut child = Command::new(program)
         .args(args)
         .stdin(if stdin.is_some() {
             Stdio::piped()
