@@ -114,9 +114,14 @@ impl HttpServer {
                     server
                         .send([id.clone(), Bytes::from(reply)])
                         .map_err(|e| format!("send reply: {e}"))?;
-                    server
-                        .send([id, Bytes::new()])
-                        .map_err(|e| format!("send close: {e}"))?;
+                    // A client that has read the reply may close first: its routing id is
+                    // then gone, and a STREAM socket says so (EHOSTUNREACH, as libzmq's).
+                    match server.send([id, Bytes::new()]) {
+                        Err(e) if e.kind() != ErrorKind::HostUnreachable => {
+                            return Err(format!("send close: {e}"))
+                        }
+                        _ => {}
+                    }
                 }
             }
             Ok(())
