@@ -380,6 +380,12 @@ pub(crate) struct Connection {
     metadata: Option<Arc<PeerMetadata>>,
     /// The credentials were handed to the socket for authentication.
     auth_asked: bool,
+    /// The I/O thread is told about room to write (from the start, and after a write blocked).
+    pub watching_out: bool,
+    /// The user's waiter watches this stream (see `crate::waiter`).
+    pub in_waiter: bool,
+    /// The user's thread is waiting on this stream: the I/O thread is not watching it.
+    pub lent: bool,
 }
 
 impl Connection {
@@ -418,6 +424,9 @@ impl Connection {
             expires: None,
             metadata: None,
             auth_asked: false,
+            watching_out: true,
+            in_waiter: false,
+            lent: false,
         }
     }
 

@@ -41,6 +41,7 @@ mod socket_options;
 #[cfg(feature = "tokio")]
 mod tokio_socket;
 mod transport;
+mod waiter;
 mod zap;
 
 pub use auth::Authenticator;

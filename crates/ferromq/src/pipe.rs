@@ -179,6 +179,15 @@ pub(crate) struct Pipes {
     to_write: Vec<usize>,
 }
 
+/// What a writer's return changed.
+#[derive(Debug, Default)]
+pub(crate) struct WriteDone {
+    /// The write made room under the high-water mark.
+    pub made_room: bool,
+    /// The kernel did not take everything: the rest waits for room to write.
+    pub blocked: bool,
+}
+
 /// A queue taken out of a pipe, to be written without the socket's lock.
 pub(crate) struct WriteJob {
     key: usize,
@@ -187,6 +196,11 @@ pub(crate) struct WriteJob {
 }
 
 impl WriteJob {
+    /// The pipe the queue came from.
+    pub(crate) fn key(&self) -> usize {
+        self.key
+    }
+
     /// Writes as much as the stream takes now.
     pub(crate) fn run(&mut self) -> std::io::Result<()> {
         self.queue.write_to(&self.stream)
@@ -257,22 +271,22 @@ impl Pipes {
     }
 
     /// Takes a writer back: what it could not write goes before what was queued meanwhile.
-    /// Returns whether the write made room under the high-water mark.
-    pub(crate) fn write_done(&mut self, job: WriteJob, result: std::io::Result<()>) -> bool {
+    pub(crate) fn write_done(&mut self, job: WriteJob, result: std::io::Result<()>) -> WriteDone {
         let WriteJob {
             key,
             stream,
             mut queue,
         } = job;
         let sndhwm = self.sndhwm;
+        let mut done = WriteDone::default();
         let Some(pipe) = self.slab.get_mut(key) else {
-            return false;
+            return done;
         };
         let PipeKind::Stream(s) = &mut pipe.kind else {
-            return false;
+            return done;
         };
         let Some(conn) = s.conn.as_ref().filter(|c| Arc::ptr_eq(&c.stream, &stream)) else {
-            return false;
+            return done;
         };
         let active = conn.is_active();
         let was_full = !s.has_room(sndhwm);
@@ -281,9 +295,10 @@ impl Pipes {
         let again = std::mem::take(&mut s.write_again);
         if let Err(e) = result {
             pipe.dead = Closed::disconnected(format!("write failed: {e}"));
-            return false;
+            return done;
         }
         let blocked = !queue.is_empty();
+        done.blocked = blocked;
         if blocked {
             queue.append(&mut s.out.queue);
             std::mem::swap(&mut queue, &mut s.out.queue);
@@ -295,14 +310,14 @@ impl Pipes {
                 s.out.push_message(&msg);
             }
         }
-        let made_room = was_full && s.has_room(sndhwm);
+        done.made_room = was_full && s.has_room(sndhwm);
         if !s.out.is_empty() && (!blocked || again) {
             self.flush(key);
         } else if s.closing && s.out.is_empty() {
             s.redial = None;
             pipe.dead = Closed::disconnected("closed by this side");
         }
-        made_room
+        done
     }
 
     /// The routing id to know the peer by: the one given at connect, else the one the peer
@@ -346,9 +361,13 @@ impl Pipes {
         if let Some(pipe) = self.slab.get_mut(key) {
             if let PipeKind::Stream(s) = &mut pipe.kind {
                 s.closing = true;
+                if s.out.is_empty() && !s.writing {
+                    s.redial = None;
+                    pipe.dead = Closed::disconnected("closed by this side");
+                    return;
+                }
             }
-            flush_stream(pipe);
-            self.flush_wanted = true;
+            self.flush(key);
         }
     }
 
@@ -523,21 +542,22 @@ fn resume_reading(s: &mut StreamPipe, rcvhwm: usize) -> Progress {
 
 /// Writes what a stream pipe has queued, on this thread and under the socket's lock (where
 /// the write must happen before what follows: a handshake, a last command before closing);
-/// marks the pipe dead when the stream fails, or when it was to close once written.
-pub(crate) fn flush_stream(pipe: &mut Pipe) {
+/// marks the pipe dead when the stream fails, or when it was to close once written. Returns
+/// whether the write blocked with bytes left, which must then be watched for room.
+pub(crate) fn flush_stream(pipe: &mut Pipe) -> bool {
     if let PipeKind::Stream(s) = &mut pipe.kind {
         if s.writing {
             // The writer that is out writes first; it comes back for the rest.
             s.write_again = true;
-            return;
+            return false;
         }
         if let Some(conn) = s.conn.as_mut() {
             if conn.is_connecting() {
-                return;
+                return false;
             }
             if let Some(reason) = s.out.broken.take() {
                 pipe.dead = Some(Closed::ProtocolError(reason));
-                return;
+                return false;
             }
             let mut result = s.out.write_to(&conn.stream);
             if result.is_ok() && s.out.is_empty() && !s.pending.is_empty() && conn.is_active() {
@@ -553,6 +573,8 @@ pub(crate) fn flush_stream(pipe: &mut Pipe) {
                 s.redial = None;
                 pipe.dead = Closed::disconnected("closed by this side");
             }
+            return !s.out.is_empty() && pipe.dead.is_none();
         }
     }
+    false
 }

@@ -85,7 +85,8 @@ impl Signal {
     /// raises it again. (Draining first and clearing after loses nothing: a notify in between
     /// is seen by the look that follows.)
     pub(crate) fn lower_fd(&self) {
-        if let Some(fd) = self.fd.get() {
+        // Not raised: nothing was written since the last lowering, and nothing to drain.
+        if let Some(fd) = self.fd.get().filter(|fd| fd.raised.load(Ordering::SeqCst)) {
             let mut buf = [0u8; 64];
             while matches!((&fd.reader).read(&mut buf), Ok(n) if n > 0) {}
             fd.raised.store(false, Ordering::SeqCst);

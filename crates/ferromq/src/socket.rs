@@ -1,7 +1,8 @@
 //! The user's socket: blocking and non-blocking send and receive, endpoints and options.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -17,6 +18,7 @@ use crate::io_thread::IoShared;
 use crate::message::Message;
 use crate::pattern::Sent;
 use crate::signal::Signal;
+use crate::waiter::Waiter;
 
 /// What a socket shares with its I/O thread and its inproc peers.
 #[derive(Debug)]
@@ -174,6 +176,22 @@ impl Wait {
     }
 }
 
+/// The error of a `send` or `recv` that waited its whole timeout.
+fn timed_out(what: &str, timeout: Duration) -> Error {
+    let option = if what == "send" {
+        "sndtimeo"
+    } else {
+        "rcvtimeo"
+    };
+    Error::new(
+        ErrorKind::WouldBlock,
+        format!(
+            "{what} timed out after {} ms ({option})",
+            timeout.as_millis()
+        ),
+    )
+}
+
 /// A ZeroMQ socket. It is `Send` (move it to the thread that uses it) but not `Sync`: one
 /// socket is used by one thread at a time, and the compiler holds you to it.
 ///
@@ -191,6 +209,8 @@ impl Wait {
 pub struct Socket {
     shared: Arc<SocketShared>,
     ctx: Arc<ContextShared>,
+    /// For a blocked `recv` to wait on the connections itself; made on first use.
+    waiter: RefCell<Option<Waiter>>,
     _not_sync: PhantomData<Cell<()>>,
 }
 
@@ -231,6 +251,7 @@ impl Socket {
         Ok(Socket {
             shared,
             ctx,
+            waiter: RefCell::new(None),
             _not_sync: PhantomData,
         })
     }
@@ -391,8 +412,51 @@ impl Socket {
             if let Some(msg) = self.shared.with_core(SocketCore::recv)? {
                 return Ok(msg);
             }
-            self.wait(seen, wait, "recv")?;
+            if !self.wait_on_connections(seen, wait)? {
+                self.wait(seen, wait, "recv")?;
+            }
         }
+    }
+
+    /// Waits for input on the socket's connections on this thread (see `crate::waiter`).
+    /// Returns false when it cannot, and the caller waits on the signal instead.
+    fn wait_on_connections(&self, seen: u64, wait: Wait) -> Result<bool> {
+        let deadline = match wait {
+            Wait::Never => return Ok(false),
+            Wait::Forever => None,
+            Wait::Until(deadline, timeout) => {
+                if Instant::now() >= deadline {
+                    return Err(timed_out("recv", timeout));
+                }
+                Some(deadline)
+            }
+        };
+        let mut waiter = self.waiter.borrow_mut();
+        if waiter.is_none() {
+            let Ok(fd) = self.shared.signal.fd() else {
+                return Ok(false);
+            };
+            match Waiter::new(fd.as_raw_fd()) {
+                Ok(made) => *waiter = Some(made),
+                Err(_) => return Ok(false),
+            }
+        }
+        let Some(waiter) = waiter.as_mut() else {
+            return Ok(false);
+        };
+        if !self
+            .shared
+            .with_core(|core| core.lend_reading(waiter.registry()))
+        {
+            return Ok(false);
+        }
+        // Lowered before the epoch is read: a notify after this raises the fd again.
+        self.shared.signal.lower_fd();
+        if self.shared.signal.epoch() == seen {
+            waiter.wait(deadline);
+        }
+        self.shared.with_core(SocketCore::return_reading);
+        Ok(true)
     }
 
     fn wait(&self, seen: u64, wait: Wait, what: &str) -> Result<()> {
@@ -406,18 +470,7 @@ impl Socket {
                 if self.shared.signal.wait(seen, Some(deadline)) || Instant::now() < deadline {
                     self.alive()
                 } else {
-                    let option = if what == "send" {
-                        "sndtimeo"
-                    } else {
-                        "rcvtimeo"
-                    };
-                    Err(Error::new(
-                        ErrorKind::WouldBlock,
-                        format!(
-                            "{what} timed out after {} ms ({option})",
-                            timeout.as_millis()
-                        ),
-                    ))
+                    Err(timed_out(what, timeout))
                 }
             }
         }

@@ -9,8 +9,10 @@ use crate::io_thread::{token, Lookup};
 use crate::monitor::Event;
 use crate::pipe::{flush_stream, Pipe, PipeKind, StreamPipe, WriteJob};
 use crate::transport::{ipc, tcp};
+use crate::waiter::MAX_WATCHED;
 use crate::zap::{ZapClient, ZAP_ENDPOINT};
 use ferromq_zmtp::{AuthReply, AuthRequest, Mechanism};
+use mio::Registry;
 
 use super::{SocketCore, LISTENER, ZAP};
 
@@ -48,10 +50,97 @@ impl SocketCore {
 
     /// Takes a writer's queue back after its write.
     pub(crate) fn write_done(&mut self, job: WriteJob, result: std::io::Result<()>) {
-        if self.pipes.write_done(job, result) {
+        let key = job.key();
+        let done = self.pipes.write_done(job, result);
+        if done.made_room {
             self.notify = true;
         }
+        if done.blocked {
+            self.watch_out(key);
+        }
         self.sweep();
+    }
+
+    /// Has the I/O thread told when a connection whose write blocked has room again.
+    fn watch_out(&mut self, key: usize) {
+        let id = self.id;
+        if let Some(Pipe {
+            kind: PipeKind::Stream(s),
+            ..
+        }) = self.pipes.slab.get_mut(key)
+        {
+            if let Some(conn) = s.conn.as_mut().filter(|c| !c.watching_out) {
+                conn.watching_out = true;
+                if !conn.lent {
+                    conn.stream
+                        .watch(&self.io.registry, token(id, key as u32), true);
+                }
+            }
+        }
+    }
+
+    /// Lends the reading of the socket's active connections to a user's thread about to wait
+    /// on them with `waiter`: the I/O thread stops watching them. Only connections with nothing
+    /// left to write are lent (the waiter watches input only). Returns false, changing nothing,
+    /// when there are none, or more than `MAX_WATCHED`, or one cannot be lent.
+    pub(crate) fn lend_reading(&mut self, waiter: &Registry) -> bool {
+        let mut count = 0;
+        for (_, pipe) in self.pipes.slab.iter() {
+            match &pipe.kind {
+                PipeKind::Stream(s) if pipe.dead.is_none() => match s.conn.as_ref() {
+                    Some(c) if c.is_active() => {
+                        if s.read_blocked || s.writing || !s.out.is_empty() {
+                            return false;
+                        }
+                        count += 1;
+                    }
+                    // A connection still connecting or in its handshake is the I/O thread's.
+                    Some(_) => return false,
+                    None => {}
+                },
+                _ => {}
+            }
+        }
+        if count == 0 || count > MAX_WATCHED {
+            return false;
+        }
+        for (key, pipe) in self.pipes.slab.iter_mut() {
+            let PipeKind::Stream(s) = &mut pipe.kind else {
+                continue;
+            };
+            let Some(conn) = s.conn.as_mut().filter(|c| c.is_active()) else {
+                continue;
+            };
+            if !conn.in_waiter {
+                if conn.stream.register_input(waiter, mio::Token(key)).is_err() {
+                    continue;
+                }
+                conn.in_waiter = true;
+            }
+            conn.stream.deregister(&self.io.registry);
+            conn.lent = true;
+        }
+        true
+    }
+
+    /// Takes reading back after the user's wait: reads what has arrived, then has the I/O
+    /// thread watch the connections again (for room to write only if a write is blocked:
+    /// registering for it would report the idle socket's room at once and wake the thread).
+    pub(crate) fn return_reading(&mut self) {
+        self.read_arrived();
+        let id = self.id;
+        for (key, pipe) in self.pipes.slab.iter_mut() {
+            let PipeKind::Stream(s) = &mut pipe.kind else {
+                continue;
+            };
+            let blocked = s.writing || !s.out.is_empty();
+            if let Some(conn) = s.conn.as_mut().filter(|c| c.lent) {
+                conn.lent = false;
+                conn.watching_out = blocked;
+                conn.stream
+                    .rewatch(&self.io.registry, token(id, key as u32), blocked);
+            }
+        }
     }
 
     /// Takes a look-up's answer: dials the address, or counts a failed attempt.
@@ -89,8 +178,8 @@ impl SocketCore {
                 Some(conn) if conn.deadline().is_some_and(|d| d <= now) => {
                     if let Err(closed) = conn.on_timer(now, &mut s.out) {
                         pipe.dead = Some(closed);
-                    } else {
-                        flush_stream(pipe);
+                    } else if flush_stream(pipe) {
+                        self.watch_out(key);
                     }
                 }
                 None if s

@@ -152,6 +152,36 @@ impl Stream {
         )
     }
 
+    /// Tells the I/O thread about input only, or about room to write as well (only while a
+    /// write is blocked: an edge-triggered registration for writability fires at every change).
+    pub(crate) fn watch(&self, registry: &Registry, token: Token, out: bool) {
+        let interest = if out {
+            Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        };
+        if let Err(e) = registry.reregister(&mut SourceFd(&self.fd()), token, interest) {
+            tracing::warn!("cannot change what a connection is watched for: {e}");
+        }
+    }
+
+    /// Watches the stream again after `deregister`.
+    pub(crate) fn rewatch(&self, registry: &Registry, token: Token, out: bool) {
+        let interest = if out {
+            Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        };
+        if let Err(e) = registry.register(&mut SourceFd(&self.fd()), token, interest) {
+            tracing::warn!("cannot watch a connection again: {e}");
+        }
+    }
+
+    /// Adds the stream to a user's waiter, for input.
+    pub(crate) fn register_input(&self, registry: &Registry, token: Token) -> io::Result<()> {
+        registry.register(&mut SourceFd(&self.fd()), token, Interest::READABLE)
+    }
+
     pub(crate) fn deregister(&self, registry: &Registry) {
         let _ = registry.deregister(&mut SourceFd(&self.fd()));
     }
