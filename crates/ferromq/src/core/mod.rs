@@ -1,7 +1,8 @@
 //! The state of one socket: its listeners, its pipes and its pattern, behind one lock that the
 //! user's thread and the I/O thread take in turn. Either thread may do the I/O: the user's
-//! thread writes straight to an idle connection and reads what has arrived before it would
-//! sleep, the I/O thread does what happens in the background. A write happens with the lock
+//! thread writes straight to an idle connection, reads what has arrived before it would
+//! sleep, and while blocked in `recv` waits on the connections itself (`crate::waiter`); the
+//! I/O thread does what happens in the background. A write happens with the lock
 //! released (see `Pipes::next_write`), so that one thread in the kernel never stalls the
 //! other.
 
