@@ -183,7 +183,7 @@ def main():
     status.bind("tcp://127.0.0.1:*")
     directory.register("strategy." + name, [status.getsockopt_string(zmq.LAST_ENDPOINT)])
     market = Market(ctx, directory, instruments)
-    print("trading %s (%d instruments)" % (" ".join(instruments), len(market.quotes)), flush=True)
+    print("trading %s (the snapshot had quotes for %d of them)" % (" ".join(instruments), len(market.quotes)), flush=True)
     if market.quotes:
         s.on_tick(market, sorted(market.quotes)[0])
     deadline = time.monotonic() + float(env("TRADING_MAX_SECS", "300"))

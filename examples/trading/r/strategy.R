@@ -130,7 +130,7 @@ apply_tick <- function(frames) {
   frames[[1]]
 }
 if (!is.null(first)) invisible(apply_tick(first))
-cat(sprintf("trading %s (%d instruments)\n", paste(instruments, collapse = " "),
+cat(sprintf("trading %s (the snapshot had quotes for %d of them)\n", paste(instruments, collapse = " "),
             length(market$bid)))
 
 s <- new.env()

@@ -74,7 +74,7 @@ pub fn run(part: Part) -> Result<(), String> {
     part.register(&format!("strategy.{name}"), &status)?;
     let mut market = Market::join(&part, &instruments)?;
     println!(
-        "trading {} ({} instruments)",
+        "trading {} (the snapshot had quotes for {} of them)",
         instruments.join(" "),
         market.quotes.len()
     );
