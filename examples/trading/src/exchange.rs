@@ -7,11 +7,11 @@
 
 use std::time::Duration;
 
-use ferromq::{Bytes, Events, Poller, SocketType};
+use ferromq::{Bytes, SocketType};
 
 use crate::book::{Book, Outcome};
 use crate::market::Market;
-use crate::part::{env_num, Part};
+use crate::part::{env_num, wait_any, Part};
 use crate::wire::{message, Order, Request};
 
 pub fn run(part: Part) -> Result<(), String> {
@@ -29,18 +29,7 @@ pub fn run(part: Part) -> Result<(), String> {
             break;
         }
         let mut outcomes = Vec::new();
-        {
-            let mut poller = Poller::new().map_err(|e| e.to_string())?;
-            poller
-                .add(&router, Events::POLLIN)
-                .map_err(|e| e.to_string())?;
-            poller
-                .add(&market.sub, Events::POLLIN)
-                .map_err(|e| e.to_string())?;
-            poller
-                .wait(Some(Duration::from_millis(100)))
-                .map_err(|e| e.to_string())?;
-        }
+        wait_any(&[&router, &market.sub], Duration::from_millis(100))?;
         // Quotes first, so an order is matched against the latest one.
         while let Ok(msg) = market.sub.try_recv() {
             match market.apply(&msg) {

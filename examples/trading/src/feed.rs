@@ -12,9 +12,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use ferromq::{Events, Poller, Socket, SocketType};
+use ferromq::{Socket, SocketType};
 
-use crate::part::{env_ms, env_or, Part};
+use crate::part::{env_ms, env_or, wait_any, Part};
 use crate::ticks::{self, Quote};
 use crate::wire::{message, texts, Request};
 
@@ -106,13 +106,7 @@ fn serve_until(
         if left.is_zero() || part.should_stop() {
             return Ok(());
         }
-        let mut poller = Poller::new().map_err(|e| e.to_string())?;
-        poller
-            .add(snapshots, Events::POLLIN)
-            .map_err(|e| e.to_string())?;
-        let ready = poller
-            .wait(Some(left.min(Duration::from_millis(100))))
-            .map_err(|e| e.to_string())?;
+        let ready = wait_any(&[snapshots], left.min(Duration::from_millis(100)))?;
         if ready.is_empty() {
             continue;
         }

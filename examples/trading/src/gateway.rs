@@ -11,10 +11,10 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Instant;
 
-use ferromq::{Bytes, Events, Poller, Socket, SocketType};
+use ferromq::{Bytes, Socket, SocketType};
 
 use crate::market::Market;
-use crate::part::{env_ms, env_num, Part};
+use crate::part::{env_ms, env_num, wait_any, Part};
 use crate::risk::{self, Exposure, Limits};
 use crate::wire::{message, texts, Order, Request, Side};
 
@@ -111,21 +111,12 @@ pub fn run(part: Part) -> Result<(), String> {
 
 impl Gateway {
     fn wait(&mut self) -> Result<(), String> {
-        let mut poller = Poller::new().map_err(|e| e.to_string())?;
-        let o = poller
-            .add(&self.orders, Events::POLLIN)
-            .map_err(|e| e.to_string())?;
-        let x = poller
-            .add(&self.exchange, Events::POLLIN)
-            .map_err(|e| e.to_string())?;
-        let m = poller
-            .add(&self.market.sub, Events::POLLIN)
-            .map_err(|e| e.to_string())?;
-        let ready = poller
-            .wait(Some(std::time::Duration::from_millis(100)))
-            .map_err(|e| e.to_string())?;
-        drop(poller);
-        for (index, _) in ready {
+        let (o, x, m) = (0, 1, 2);
+        let ready = wait_any(
+            &[&self.orders, &self.exchange, &self.market.sub],
+            std::time::Duration::from_millis(100),
+        )?;
+        for index in ready {
             if index == m {
                 self.market.drain();
             } else if index == x {

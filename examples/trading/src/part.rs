@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use ferromq::directory::Directory;
-use ferromq::{Context, Socket, SocketType};
+use ferromq::{Context, Events, Poller, Socket, SocketType};
 
 /// How long a socket may still spend writing what it holds when the part exits: enough for
 /// the last records to reach the recorder, never a hang on a peer that has gone.
@@ -115,4 +115,17 @@ impl Part {
     pub fn should_stop(&self) -> bool {
         self.directory.stop_requested() || self.left().is_zero()
     }
+}
+
+/// Waits up to `timeout` for any of `sockets` to have a message; returns the indexes of those
+/// that have.
+pub fn wait_any(sockets: &[&Socket], timeout: Duration) -> Result<Vec<usize>, String> {
+    let mut poller = Poller::new().map_err(|e| e.to_string())?;
+    for socket in sockets {
+        poller
+            .add(socket, Events::POLLIN)
+            .map_err(|e| e.to_string())?;
+    }
+    let ready = poller.wait(Some(timeout)).map_err(|e| e.to_string())?;
+    Ok(ready.into_iter().map(|(index, _)| index).collect())
 }

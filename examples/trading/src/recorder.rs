@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::Duration;
 
-use ferromq::{Events, Poller, SocketType};
+use ferromq::SocketType;
 
 use crate::ledger::{money, Ledger};
 use crate::market::Market;
-use crate::part::{env_or, Part};
+use crate::part::{env_or, wait_any, Part};
 use crate::wire::{texts, Side};
 
 pub fn run(part: Part) -> Result<(), String> {
@@ -32,18 +32,7 @@ pub fn run(part: Part) -> Result<(), String> {
             println!("stopping before the gateway closed");
             break;
         }
-        {
-            let mut poller = Poller::new().map_err(|e| e.to_string())?;
-            poller
-                .add(&pull, Events::POLLIN)
-                .map_err(|e| e.to_string())?;
-            poller
-                .add(&market.sub, Events::POLLIN)
-                .map_err(|e| e.to_string())?;
-            poller
-                .wait(Some(Duration::from_millis(100)))
-                .map_err(|e| e.to_string())?;
-        }
+        wait_any(&[&pull, &market.sub], Duration::from_millis(100))?;
         market.drain();
         while let Ok(msg) = pull.try_recv() {
             let frames = texts(&msg);

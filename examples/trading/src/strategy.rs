@@ -13,10 +13,10 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use ferromq::{Events, Poller, Socket, SocketType};
+use ferromq::{Socket, SocketType};
 
 use crate::market::Market;
-use crate::part::{env_num, env_or, Part};
+use crate::part::{env_num, env_or, wait_any, Part};
 use crate::risk::{Limits, RATE_WINDOW};
 use crate::wire::{message, texts, Order, Side};
 
@@ -120,19 +120,7 @@ impl Strategy {
         status: &Socket,
         timeout: Duration,
     ) -> Result<(), String> {
-        {
-            let mut poller = Poller::new().map_err(|e| e.to_string())?;
-            poller
-                .add(&self.orders, Events::POLLIN)
-                .map_err(|e| e.to_string())?;
-            poller
-                .add(status, Events::POLLIN)
-                .map_err(|e| e.to_string())?;
-            poller
-                .add(&market.sub, Events::POLLIN)
-                .map_err(|e| e.to_string())?;
-            poller.wait(Some(timeout)).map_err(|e| e.to_string())?;
-        }
+        wait_any(&[&self.orders, status, &market.sub], timeout)?;
         while let Ok(msg) = self.orders.try_recv() {
             self.answer(&texts(&msg));
         }
