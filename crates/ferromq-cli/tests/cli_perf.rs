@@ -80,17 +80,18 @@ fn figure(out: &Outcome, prefix: &str, unit: &str) -> f64 {
     value
 }
 
-/// A throughput report, as libzmq's `local_thr` prints it.
-fn check_throughput(out: &Outcome) {
+/// A report's first two lines: the message size, then `count_line`; the tool exited 0.
+fn check_heading(out: &Outcome, count_line: &str) {
     out.assert_code(0);
     let lines = out.lines();
-    assert_eq!(
-        lines[0],
-        format!("message size: {SIZE} [B]"),
-        "{}",
-        out.what
-    );
-    assert_eq!(lines[1], format!("message count: {COUNT}"), "{}", out.what);
+    let size_line = format!("message size: {SIZE} [B]");
+    assert_eq!(lines.first(), Some(&size_line.as_str()), "{}", out.what);
+    assert_eq!(lines.get(1), Some(&count_line), "{}", out.what);
+}
+
+/// A throughput report, as libzmq's `local_thr` prints it.
+fn check_throughput(out: &Outcome) {
+    check_heading(out, &format!("message count: {COUNT}"));
     let msgs = figure(out, "mean throughput: ", " [msg/s]");
     let megabits = figure(out, "mean throughput: ", " [Mb/s]");
     let expected = msgs * 64.0 * 8.0 / 1e6;
@@ -109,20 +110,7 @@ fn check_throughput(out: &Outcome) {
 
 /// A latency report, as libzmq's `remote_lat` prints it.
 fn check_latency(out: &Outcome) {
-    out.assert_code(0);
-    let lines = out.lines();
-    assert_eq!(
-        lines[0],
-        format!("message size: {SIZE} [B]"),
-        "{}",
-        out.what
-    );
-    assert_eq!(
-        lines[1],
-        format!("roundtrip count: {ROUNDTRIPS}"),
-        "{}",
-        out.what
-    );
+    check_heading(out, &format!("roundtrip count: {ROUNDTRIPS}"));
     figure(out, "average latency: ", " [us]");
     assert!(!out.stderr.contains('\r'), "`{}`: a progress bar", out.what);
 }

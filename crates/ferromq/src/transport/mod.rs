@@ -39,6 +39,15 @@ pub(crate) enum Listener {
     Ipc(ipc::IpcListener),
 }
 
+/// Input always; room to write as well when `out`.
+fn interest(out: bool) -> Interest {
+    if out {
+        Interest::READABLE | Interest::WRITABLE
+    } else {
+        Interest::READABLE
+    }
+}
+
 impl Stream {
     /// Reads up to `max` bytes onto the end of `buf`, into its spare capacity, so that the
     /// memory is not zeroed first only to be overwritten by the kernel.
@@ -155,24 +164,14 @@ impl Stream {
     /// Tells the I/O thread about input only, or about room to write as well (only while a
     /// write is blocked: an edge-triggered registration for writability fires at every change).
     pub(crate) fn watch(&self, registry: &Registry, token: Token, out: bool) {
-        let interest = if out {
-            Interest::READABLE | Interest::WRITABLE
-        } else {
-            Interest::READABLE
-        };
-        if let Err(e) = registry.reregister(&mut SourceFd(&self.fd()), token, interest) {
+        if let Err(e) = registry.reregister(&mut SourceFd(&self.fd()), token, interest(out)) {
             tracing::warn!("cannot change what a connection is watched for: {e}");
         }
     }
 
     /// Watches the stream again after `deregister`.
     pub(crate) fn rewatch(&self, registry: &Registry, token: Token, out: bool) {
-        let interest = if out {
-            Interest::READABLE | Interest::WRITABLE
-        } else {
-            Interest::READABLE
-        };
-        if let Err(e) = registry.register(&mut SourceFd(&self.fd()), token, interest) {
+        if let Err(e) = registry.register(&mut SourceFd(&self.fd()), token, interest(out)) {
             tracing::warn!("cannot watch a connection again: {e}");
         }
     }
