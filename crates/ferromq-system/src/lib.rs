@@ -10,6 +10,7 @@
 pub mod control;
 mod events;
 mod instance;
+mod link;
 pub mod manifest;
 mod output;
 mod protocol;

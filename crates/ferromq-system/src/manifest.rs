@@ -79,6 +79,13 @@ pub struct DirectoryConfig {
     /// let processes on other hosts register and look up.
     pub bind: String,
     pub ttl_ms: u64,
+    /// Another supervisor's directory to join (`tcp://HOST:PORT`), so that one system spans
+    /// hosts: the local entries are mirrored there, and what is not found here is looked up
+    /// there.
+    pub join: Option<String>,
+    /// The name this host's entries carry in the joined directory (`NAME/owner`); by default
+    /// the host name.
+    pub name: Option<String>,
 }
 
 impl Default for DirectoryConfig {
@@ -86,6 +93,8 @@ impl Default for DirectoryConfig {
         DirectoryConfig {
             bind: "tcp://127.0.0.1:*".into(),
             ttl_ms: 3_000,
+            join: None,
+            name: None,
         }
     }
 }
@@ -193,6 +202,16 @@ impl Manifest {
     }
 
     fn check(&self) -> Result<(), ManifestError> {
+        if let Some(name) = &self.directory.name {
+            if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c == '/') {
+                return Err(ManifestError(format!(
+                    "directory name {name:?}: it needs at least one character, and no space or '/'"
+                )));
+            }
+        }
+        if self.directory.join.as_deref() == Some("") {
+            return Err(ManifestError("directory join is empty".into()));
+        }
         if self.processes.is_empty() {
             return Err(ManifestError("no [[process]] to run".into()));
         }
@@ -300,6 +319,20 @@ mod tests {
         assert_eq!(m.processes[1].instances, 2);
         assert_eq!(m.supervisor.max_restarts, 5);
         assert_eq!(m.processes[0].ready, Readiness::Register);
+        assert_eq!(m.directory.join, None);
+    }
+
+    #[test]
+    fn a_directory_can_join_another() {
+        let m = Manifest::parse(
+            "[directory]\njoin = \"tcp://10.0.0.1:5670\"\nname = \"east\"\n\
+             [[process]]\nname = \"a\"\ncommand = \"x\"\n",
+        )
+        .unwrap();
+        assert_eq!(m.directory.join.as_deref(), Some("tcp://10.0.0.1:5670"));
+        assert_eq!(m.directory.name.as_deref(), Some("east"));
+        let slash = "[directory]\nname = \"a/b\"\n[[process]]\nname = \"a\"\ncommand = \"x\"\n";
+        assert!(Manifest::parse(slash).unwrap_err().0.contains("'/'"));
     }
 
     #[test]

@@ -152,6 +152,21 @@ impl Registry {
         });
     }
 
+    /// Takes back a parked lookup (answered another way); false when there is none.
+    pub fn take_waiter(&mut self, route: &Route, service: &str) -> bool {
+        match self
+            .waiting
+            .iter()
+            .position(|w| w.route == *route && w.service == service)
+        {
+            Some(index) => {
+                self.waiting.remove(index);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Drops owners not heard from within the ttl (returning their names) and answers, empty,
     /// the lookups whose wait is over.
     pub fn expire(&mut self, now: Instant) -> (Vec<String>, Vec<Answer>) {

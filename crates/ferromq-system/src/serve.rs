@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use ferromq::Message;
 
+use crate::link::Command;
 use crate::protocol::{self, Request};
 use crate::registry::Route;
 use crate::supervisor::Supervisor;
@@ -36,11 +37,17 @@ impl Supervisor {
                 service,
                 endpoints,
             } => {
+                self.tell_link(Command::Register {
+                    owner: owner.clone(),
+                    service: service.clone(),
+                    endpoints: endpoints.clone(),
+                });
                 let answers =
                     self.registry
                         .register(now, route.clone(), &owner, &service, endpoints);
                 self.send(self.ok(&route));
                 for answer in answers {
+                    self.answered_here(&answer.route, &answer.service);
                     self.send(protocol::lookup_reply(
                         &answer.route,
                         &answer.service,
@@ -56,6 +63,7 @@ impl Supervisor {
             Request::Unregister { owner, service } => {
                 self.registry.unregister(&owner, &service);
                 self.send(self.ok(&route));
+                self.tell_link(Command::Unregister { owner, service });
             }
             Request::Heartbeat { owner } => {
                 if self.registry.heartbeat(now, route.clone(), &owner) {
@@ -65,12 +73,16 @@ impl Supervisor {
                 }
             }
             Request::Bye { owner } => {
-                self.registry.remove_owner(&owner);
+                if self.registry.remove_owner(&owner) {
+                    self.tell_link(Command::Gone { owner });
+                }
                 self.send(self.ok(&route));
             }
             Request::Lookup { service, wait } => {
                 let endpoints = self.registry.lookup(&service);
-                if endpoints.is_empty() && !wait.is_zero() {
+                if endpoints.is_empty() && self.ask_remote(route.clone(), &service, wait) {
+                    // The joined directory answers it (see `remote_answers`).
+                } else if endpoints.is_empty() && !wait.is_zero() {
                     self.registry.wait(route, &service, now + wait);
                 } else {
                     self.send(protocol::lookup_reply(&route, &service, &endpoints));

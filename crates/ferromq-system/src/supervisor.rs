@@ -5,7 +5,9 @@
 //! Everything happens on one thread, the one that called [`run`]: children must be spawned from
 //! a thread that outlives them (see `spawn`), and one thread needs no locks. It sleeps in a
 //! poller on the directory's ROUTER and a self-pipe that SIGINT, SIGTERM and SIGCHLD write to,
-//! so it wakes at once for a request, a stop or an exit.
+//! so it wakes at once for a request, a stop or an exit. The one other thread, with `[directory]
+//! join`, is the link to the joined directory (see `link`), which wakes the poller through a
+//! socket pair when it has answered a lookup.
 
 use std::io::Read;
 use std::os::fd::AsRawFd;
@@ -20,8 +22,9 @@ use signal_hook::consts::{SIGCHLD, SIGINT, SIGTERM};
 
 use crate::events::{EventKind, Events as EventLog, Exit};
 use crate::instance::{Instance, State};
+use crate::link::{Command, Link};
 use crate::manifest::{Manifest, Readiness};
-use crate::registry::Registry;
+use crate::registry::{Registry, Route};
 use crate::restart::{wants_restart, Backoff, Intensity};
 use crate::shutdown::Shutdown;
 use crate::spawn::{self, Launch};
@@ -69,6 +72,21 @@ pub(crate) struct Supervisor {
     forwarders: Vec<JoinHandle<()>>,
     ending: Option<Ending>,
     failed: bool,
+    /// The link to the directory this one joined, if it joined one.
+    pub link: Option<Link>,
+    /// Local lookups the link is asking the remote about, by id.
+    pub remote_lookups: Vec<RemoteLookup>,
+    next_lookup: u64,
+}
+
+/// A local lookup that found nothing here and is being asked of the joined directory.
+pub(crate) struct RemoteLookup {
+    id: u64,
+    route: Route,
+    service: String,
+    /// A lookup with a wait is also parked in the registry, so that a local registration
+    /// answers it too, and the registry answers it, empty, when its wait is over.
+    waits: bool,
 }
 
 /// Signals, seen by the loop through flags and a self-pipe that wakes its poller.
@@ -148,13 +166,24 @@ pub fn run(manifest: Manifest) -> Result<Ending, String> {
         manifest.system_name(),
         std::process::id()
     );
+    let link = match &manifest.directory.join {
+        Some(remote) => {
+            let prefix = manifest.directory.name.clone().unwrap_or_else(host_name);
+            eprintln!("ferromq| directory: joining {remote} as {prefix}");
+            let ttl = Duration::from_millis(manifest.directory.ttl_ms);
+            Some(Link::start(&ctx, remote, &prefix, ttl).map_err(|e| format!("link: {e}"))?)
+        }
+        None => None,
+    };
     let mut supervisor = Supervisor::new(manifest, router, directory)?;
+    supervisor.link = link;
     let ending = supervisor.run_loop(&mut signals);
     supervisor.drain_output();
     let _ = std::fs::remove_file(&state_path);
     if let Ending::GaveUp { message } = &ending {
         eprintln!("ferromq: {message}");
     }
+    // The link says goodbye for what it still mirrors, and closes its socket.
     drop(supervisor);
     ctx.terminate();
     Ok(ending)
@@ -183,6 +212,9 @@ impl Supervisor {
             forwarders: Vec::new(),
             ending: None,
             failed: false,
+            link: None,
+            remote_lookups: Vec::new(),
+            next_lookup: 0,
             manifest,
         })
     }
@@ -243,10 +275,87 @@ impl Supervisor {
             };
             let _ = poller.add(&self.router, Events::POLLIN);
             let _ = poller.add_fd(signals.wake.as_raw_fd(), Events::POLLIN);
+            if let Some(link) = &self.link {
+                let _ = poller.add_fd(link.wake.as_raw_fd(), Events::POLLIN);
+            }
             poller.wait(Some(timeout)).unwrap_or_default()
         };
         if !ready.is_empty() {
             self.serve_pending();
+            self.remote_answers();
+        }
+    }
+
+    /// Tells the link, if there is one.
+    pub fn tell_link(&self, command: Command) {
+        if let Some(link) = &self.link {
+            link.send(command);
+        }
+    }
+
+    /// Asks the joined directory for a service not found here; false when there is none to ask.
+    pub fn ask_remote(&mut self, route: Route, service: &str, wait: Duration) -> bool {
+        let Some(link) = &self.link else {
+            return false;
+        };
+        let now = Instant::now();
+        self.next_lookup += 1;
+        let id = self.next_lookup;
+        link.send(Command::Lookup {
+            id,
+            service: service.to_owned(),
+            deadline: now + wait,
+        });
+        let waits = !wait.is_zero();
+        if waits {
+            self.registry.wait(route.clone(), service, now + wait);
+        }
+        self.remote_lookups.push(RemoteLookup {
+            id,
+            route,
+            service: service.to_owned(),
+            waits,
+        });
+        true
+    }
+
+    /// A parked lookup was answered here: the remote's answer is no longer wanted.
+    pub fn answered_here(&mut self, route: &Route, service: &str) {
+        if let Some(index) = self
+            .remote_lookups
+            .iter()
+            .position(|r| r.route == *route && r.service == service)
+        {
+            self.remote_lookups.remove(index);
+        }
+    }
+
+    /// Replies to the lookups the joined directory answered.
+    fn remote_answers(&mut self) {
+        let Some(link) = &mut self.link else {
+            return;
+        };
+        for found in link.take_answers() {
+            let Some(index) = self.remote_lookups.iter().position(|r| r.id == found.id) else {
+                continue;
+            };
+            let lookup = self.remote_lookups.remove(index);
+            if !found.endpoints.is_empty() {
+                if lookup.waits && !self.registry.take_waiter(&lookup.route, &lookup.service) {
+                    continue;
+                }
+                self.send(crate::protocol::lookup_reply(
+                    &lookup.route,
+                    &lookup.service,
+                    &found.endpoints,
+                ));
+            } else if !lookup.waits {
+                self.send(crate::protocol::lookup_reply(
+                    &lookup.route,
+                    &lookup.service,
+                    &[],
+                ));
+            }
         }
     }
 
@@ -266,7 +375,9 @@ impl Supervisor {
 
     fn exited(&mut self, index: usize, exit: Exit, now: Instant) {
         let owner = self.instances[index].owner();
-        self.registry.remove_owner(&owner);
+        if self.registry.remove_owner(&owner) {
+            self.tell_link(Command::Gone { owner });
+        }
         let instance = &mut self.instances[index];
         instance.child = None;
         if let Some(pid) = instance.pid {
@@ -392,8 +503,10 @@ impl Supervisor {
             eprintln!(
                 "ferromq| directory: {owner} stopped sending heartbeats; its entries are removed"
             );
+            self.tell_link(Command::Gone { owner });
         }
         for answer in answers {
+            self.answered_here(&answer.route, &answer.service);
             self.send(crate::protocol::lookup_reply(
                 &answer.route,
                 &answer.service,
@@ -423,4 +536,14 @@ impl Supervisor {
         let timeout = self.manifest.supervisor.stop_timeout();
         self.shutdown = Some(Shutdown::new(order, timeout));
     }
+}
+
+/// This host's name, for the owner names of its entries in a joined directory.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|name| name.trim().replace(['/', ' '], "-"))
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "host".into())
 }

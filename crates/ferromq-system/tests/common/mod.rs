@@ -44,6 +44,7 @@ pub fn role_entry() {
             std::process::exit(code);
         }
         Ok("child") => child(),
+        Ok("lookup") => lookup(),
         _ => {}
     }
 }
@@ -55,7 +56,28 @@ fn env_ms(name: &str) -> Option<Duration> {
         .map(Duration::from_millis)
 }
 
-/// A test child. `CHILD_SERVICE`: register that service (at a PULL socket's endpoint);
+/// Looks up `LOOKUP_SERVICE` in the directory at `FERROMQ_DIRECTORY`, waiting up to
+/// `LOOKUP_WAIT_MS`, and prints `endpoints:` and what it found, space-separated.
+fn lookup() -> ! {
+    let ctx = Context::new();
+    let directory = Directory::from_env(&ctx).expect("FERROMQ_DIRECTORY");
+    let service = std::env::var("LOOKUP_SERVICE").expect("LOOKUP_SERVICE");
+    let wait = env_ms("LOOKUP_WAIT_MS").unwrap_or(Duration::ZERO);
+    match directory.lookup(&service, wait) {
+        Ok(found) => println!(
+            "endpoints:{}",
+            found.iter().map(|e| format!(" {e}")).collect::<String>()
+        ),
+        Err(e) => println!("error: {e}"),
+    }
+    drop(directory);
+    ctx.terminate();
+    std::process::exit(0);
+}
+
+/// A test child. `CHILD_SERVICE`: register that service (at a PULL socket's endpoint, bound
+/// on `CHILD_BIND`'s address, by default 127.0.0.1); `CHILD_LOOKUP`: look that service up,
+/// waiting for it, and print `found NAME: ENDPOINTS`;
 /// `CHILD_REGISTER_AFTER_MS`: wait that long first; `CHILD_EXIT_AFTER_MS` and
 /// `CHILD_EXIT_CODE`: exit so; `CHILD_IGNORE_STOP`: ignore stop messages and SIGTERM.
 /// Otherwise it runs until it is asked to stop, and prints what stopped it.
@@ -71,8 +93,10 @@ fn child() -> ! {
     let service = std::env::var("CHILD_SERVICE").ok();
     let mut registered = false;
     let pull = ctx.socket(SocketType::Pull).unwrap();
-    pull.bind("tcp://127.0.0.1:*").unwrap();
+    let host = std::env::var("CHILD_BIND").unwrap_or_else(|_| "127.0.0.1".into());
+    pull.bind(&format!("tcp://{host}:*")).unwrap();
     println!("child up, pid {}", std::process::id());
+    let mut wanted = std::env::var("CHILD_LOOKUP").ok();
     loop {
         let now = Instant::now();
         if let (Some(service), false) = (&service, registered) {
@@ -83,6 +107,10 @@ fn child() -> ! {
                 registered = true;
                 println!("registered {service}");
             }
+        }
+        if let Some(wanted) = wanted.take() {
+            let found = directory.lookup(&wanted, LONG).unwrap();
+            println!("found {wanted}: {}", found.join(" "));
         }
         if exit_at.is_some_and(|at| now >= at) {
             let code = std::env::var("CHILD_EXIT_CODE").map_or(0, |c| c.parse().unwrap());
@@ -133,6 +161,12 @@ impl System {
     /// Writes the manifest (`[supervisor]` etc. plus processes) and starts a supervisor on it;
     /// returns once it has said where its directory is.
     pub fn start(manifest: &str) -> System {
+        System::start_in(manifest, &[])
+    }
+
+    /// As [`System::start`], with the supervisor's command line put after `wrapper` (for
+    /// example `ip netns exec NAME`).
+    pub fn start_in(manifest: &str, wrapper: &[&str]) -> System {
         let token = format!(
             "{}-{}-{}",
             std::process::id(),
@@ -143,7 +177,16 @@ impl System {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("test.toml");
         std::fs::write(&path, manifest).unwrap();
-        let mut child = Command::new(std::env::current_exe().unwrap())
+        let exe = std::env::current_exe().unwrap();
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(&exe);
+                command
+            }
+            None => Command::new(&exe),
+        };
+        let mut child = command
             .args([
                 "--exact",
                 "role_entry",
