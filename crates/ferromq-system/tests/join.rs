@@ -87,17 +87,7 @@ impl Net {
 
     /// Runs a directory lookup inside namespace `ns`, against the directory at `endpoint`.
     fn lookup(ns: &str, endpoint: &str, service: &str, wait: Duration) -> Vec<String> {
-        let out = Command::new("ip")
-            .args(["netns", "exec", ns])
-            .arg(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "role_entry",
-                "--nocapture",
-                "--test-threads=1",
-                "-q",
-            ])
-            .env(common::ROLE, "lookup")
+        let out = common::as_role("lookup", &["ip", "netns", "exec", ns])
             .env("FERROMQ_DIRECTORY", endpoint)
             .env("FERROMQ_OWNER", "test-lookup")
             .env("LOOKUP_SERVICE", service)

@@ -177,24 +177,7 @@ impl System {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("test.toml");
         std::fs::write(&path, manifest).unwrap();
-        let exe = std::env::current_exe().unwrap();
-        let mut command = match wrapper.split_first() {
-            Some((program, args)) => {
-                let mut command = Command::new(program);
-                command.args(args).arg(&exe);
-                command
-            }
-            None => Command::new(&exe),
-        };
-        let mut child = command
-            .args([
-                "--exact",
-                "role_entry",
-                "--nocapture",
-                "--test-threads=1",
-                "-q",
-            ])
-            .env(ROLE, "supervisor")
+        let mut child = as_role("supervisor", wrapper)
             .env("FERROMQ_TEST_MANIFEST", &path)
             .env("FERROMQ_RUNTIME_DIR", &dir)
             .env(TOKEN, &token)
@@ -364,4 +347,28 @@ pub fn eventually<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Optio
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// This test binary, started to play `role` (its `role_entry` test), under `wrapper` (a command
+/// and its arguments, such as `ip netns exec NS`) when there is one.
+pub fn as_role(role: &str, wrapper: &[&str]) -> Command {
+    let exe = std::env::current_exe().unwrap();
+    let mut command = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut command = Command::new(program);
+            command.args(args).arg(&exe);
+            command
+        }
+        None => Command::new(&exe),
+    };
+    command
+        .args([
+            "--exact",
+            "role_entry",
+            "--nocapture",
+            "--test-threads=1",
+            "-q",
+        ])
+        .env(ROLE, role);
+    command
 }
