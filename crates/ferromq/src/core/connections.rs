@@ -84,6 +84,9 @@ impl SocketCore {
     /// left to write are lent (the waiter watches input only). Returns false, changing nothing,
     /// when there are none, or more than `MAX_WATCHED`, or one cannot be lent.
     pub(crate) fn lend_reading(&mut self, waiter: &Registry) -> bool {
+        if self.pipes.slab.len() > MAX_WATCHED {
+            return false;
+        }
         let mut count = 0;
         for (_, pipe) in self.pipes.slab.iter() {
             match &pipe.kind {
@@ -101,7 +104,7 @@ impl SocketCore {
                 _ => {}
             }
         }
-        if count == 0 || count > MAX_WATCHED {
+        if count == 0 {
             return false;
         }
         for (key, pipe) in self.pipes.slab.iter_mut() {
@@ -374,8 +377,14 @@ impl SocketCore {
     }
 
     /// Reads every active connection that is not paused at its high-water mark, from
-    /// whichever thread holds the socket; returns whether it read any.
+    /// whichever thread holds the socket, when the socket has at most `MAX_WATCHED` pipes;
+    /// returns whether it read any.
     pub(super) fn read_arrived(&mut self) -> bool {
+        // With many peers, a read of each on every empty `recv` would cost more than the
+        // wake-up it saves: the I/O thread reads those.
+        if self.pipes.slab.len() > MAX_WATCHED {
+            return false;
+        }
         let mut read = false;
         for key in 0..self.pipes.slab.capacity() {
             let readable = matches!(
