@@ -8,17 +8,7 @@
 #include <czmq.h>
 
 #include "peer_line.h"
-
-typedef struct {
-    const char *name;
-    int value;
-} name_t;
-
-static const name_t socket_types[] = {
-    {"PAIR", ZMQ_PAIR},     {"PUB", ZMQ_PUB},       {"SUB", ZMQ_SUB},   {"REQ", ZMQ_REQ},
-    {"REP", ZMQ_REP},       {"DEALER", ZMQ_DEALER}, {"ROUTER", ZMQ_ROUTER},
-    {"PULL", ZMQ_PULL},     {"PUSH", ZMQ_PUSH},     {"XPUB", ZMQ_XPUB}, {"XSUB", ZMQ_XSUB},
-    {"STREAM", ZMQ_STREAM}, {NULL, 0}};
+#include "zmq_names.h"
 
 typedef struct {
     const char *name;
@@ -248,12 +238,10 @@ static void run(char *line)
     }
     if (strcmp(line, "socket") == 0) {
         close_socket(0);
-        const name_t *type = socket_types;
-        while (type->name && strcasecmp(type->name, arg) != 0)
-            type++;
-        if (!type->name)
+        int type = lookup(socket_types, arg);
+        if (type < 0)
             error = "unknown socket type";
-        else if (!(sock = zsock_new(type->value)))
+        else if (!(sock = zsock_new(type)))
             error = zmq_strerror(zmq_errno());
     } else if (strcmp(line, "close") == 0) {
         close_socket(0);

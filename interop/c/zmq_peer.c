@@ -10,17 +10,7 @@
 #include <zmq.h>
 
 #include "peer_line.h"
-
-typedef struct {
-    const char *name;
-    int value;
-} name_t;
-
-static const name_t socket_types[] = {
-    {"PAIR", ZMQ_PAIR},     {"PUB", ZMQ_PUB},       {"SUB", ZMQ_SUB},   {"REQ", ZMQ_REQ},
-    {"REP", ZMQ_REP},       {"DEALER", ZMQ_DEALER}, {"ROUTER", ZMQ_ROUTER},
-    {"PULL", ZMQ_PULL},     {"PUSH", ZMQ_PUSH},     {"XPUB", ZMQ_XPUB}, {"XSUB", ZMQ_XSUB},
-    {"STREAM", ZMQ_STREAM}, {NULL, 0}};
+#include "zmq_names.h"
 
 /* Integer options ("set") and bytes options ("setb"), as libzmq names them without ZMQ_. */
 static const name_t int_options[] = {
@@ -42,14 +32,6 @@ static const name_t bytes_options[] = {
     {"CURVE_SECRETKEY", ZMQ_CURVE_SECRETKEY}, {"PLAIN_USERNAME", ZMQ_PLAIN_USERNAME},
     {"PLAIN_PASSWORD", ZMQ_PLAIN_PASSWORD},   {"ZAP_DOMAIN", ZMQ_ZAP_DOMAIN},
     {NULL, 0}};
-
-static int lookup(const name_t *table, const char *name)
-{
-    for (; table->name; table++)
-        if (strcasecmp(table->name, name) == 0)
-            return table->value;
-    return -1;
-}
 
 static void *ctx;
 static void *sock;
