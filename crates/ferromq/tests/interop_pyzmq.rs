@@ -9,8 +9,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{free_tcp_port, join_peer, pattern, Binder, Frames, IpcEndpoint, Peer, Transport};
-use ferromq::{Bytes, Context, ErrorKind, Message, Socket, SocketType};
+use common::{
+    free_tcp_port, join_peer, pattern, send_frames, Binder, Frames, IpcEndpoint, Peer, Transport,
+};
+use ferromq::{Context, ErrorKind, Socket, SocketType};
 
 /// Generous, for a loaded two-core machine: only a failing test waits this long.
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -55,15 +57,7 @@ impl End {
     fn send<F: AsRef<[u8]>>(&mut self, frames: &[F]) {
         let name = self.name();
         match self {
-            End::Ferro { socket, .. } => {
-                let msg: Message = frames
-                    .iter()
-                    .map(|f| Bytes::copy_from_slice(f.as_ref()))
-                    .collect();
-                socket
-                    .send(msg)
-                    .unwrap_or_else(|e| panic!("{name}: send failed: {e}"));
-            }
+            End::Ferro { socket, .. } => send_frames(socket, frames, &name),
             End::Py { peer, .. } => peer.send(frames),
         }
     }

@@ -465,3 +465,14 @@ pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
         })
         .collect()
 }
+
+/// Sends `frames` as one message on a ferromq socket; `what` names it if that fails.
+pub fn send_frames<F: AsRef<[u8]>>(socket: &ferromq::Socket, frames: &[F], what: &str) {
+    let msg: ferromq::Message = frames
+        .iter()
+        .map(|f| ferromq::Bytes::copy_from_slice(f.as_ref()))
+        .collect();
+    socket
+        .send(msg)
+        .unwrap_or_else(|e| panic!("{what}: send failed: {e}"));
+}

@@ -4,12 +4,11 @@
 use std::time::{Duration, Instant};
 
 use ferromq::{
-    curve_keypair, Authenticator, Bytes, Context, ErrorKind, Event, Message, Monitor, Socket,
-    SocketType,
+    curve_keypair, Authenticator, Context, ErrorKind, Event, Monitor, Socket, SocketType,
 };
 
 use crate::cases::{Case, Direction, Security};
-use crate::common::{encode_frame, Frames, IpcEndpoint, Peer, Transport};
+use crate::common::{encode_frame, send_frames, Frames, IpcEndpoint, Peer, Transport};
 
 /// How long anything that must happen may take: generous, for a loaded two-core machine.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
@@ -259,15 +258,7 @@ impl<'a> End<'a> {
     pub fn send<F: AsRef<[u8]>>(&mut self, frames: &[F]) {
         let name = self.name();
         match self {
-            End::Ferro { socket, .. } => {
-                let msg: Message = frames
-                    .iter()
-                    .map(|f| Bytes::copy_from_slice(f.as_ref()))
-                    .collect();
-                socket
-                    .send(msg)
-                    .unwrap_or_else(|e| panic!("{name}: send failed: {e}"));
-            }
+            End::Ferro { socket, .. } => send_frames(socket, frames, &name),
             End::Peer(peer) => peer.send(frames),
         }
     }
