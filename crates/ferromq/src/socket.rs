@@ -119,7 +119,9 @@ impl SocketShared {
     /// The core, with any inproc pipes from the inbox attached.
     fn core(&self) -> MutexGuard<'_, SocketCore> {
         let mut core = self.lock();
-        if self.inbox_full.swap(false, Ordering::Acquire) {
+        // A load first: a swap on every call would write the flag's cache line each time.
+        if self.inbox_full.load(Ordering::Relaxed) && self.inbox_full.swap(false, Ordering::Acquire)
+        {
             let ends = std::mem::take(&mut *self.inbox.lock().unwrap_or_else(|e| e.into_inner()));
             for (end, endpoint) in ends {
                 end.attach(core.inproc_peer());
@@ -366,16 +368,17 @@ impl Socket {
 
     /// Sends a message, waiting up to `sndtimeo` while no peer can take it.
     pub fn send(&self, msg: impl Into<Message>) -> Result<()> {
-        let timeout = self.shared.lock().options.sndtimeo;
-        self.send_with(msg.into(), Wait::from_timeout(timeout))
+        self.send_with(msg.into(), None)
     }
 
     /// Sends a message if a peer can take it now; an error of kind `WouldBlock` otherwise.
     pub fn try_send(&self, msg: impl Into<Message>) -> Result<()> {
-        self.send_with(msg.into(), Wait::Never)
+        self.send_with(msg.into(), Some(Wait::Never))
     }
 
-    fn send_with(&self, msg: Message, wait: Wait) -> Result<()> {
+    /// Sends, waiting as `wait` says, or as `sndtimeo` says when it is `None` (read under the
+    /// same lock as the first attempt, and timed from the first time the send would block).
+    fn send_with(&self, msg: Message, mut wait: Option<Wait>) -> Result<()> {
         if msg.is_empty() {
             return Err(Error::new(
                 ErrorKind::InvalidArgument,
@@ -386,32 +389,41 @@ impl Socket {
         loop {
             self.alive()?;
             let seen = self.shared.signal.epoch();
-            match self.shared.with_core(|core| core.send(msg))? {
+            let (sent, timeout) = self
+                .shared
+                .with_core(|core| (core.send(msg), core.options.sndtimeo));
+            match sent? {
                 Sent::Done => return Ok(()),
                 Sent::Blocked(back) => msg = back,
             }
+            let wait = *wait.get_or_insert_with(|| Wait::from_timeout(timeout));
             self.wait(seen, wait, "send")?;
         }
     }
 
     /// Receives a message, waiting up to `rcvtimeo`.
     pub fn recv(&self) -> Result<Message> {
-        let timeout = self.shared.lock().options.rcvtimeo;
-        self.recv_with(Wait::from_timeout(timeout))
+        self.recv_with(None)
     }
 
     /// Receives a message if one is ready; an error of kind `WouldBlock` otherwise.
     pub fn try_recv(&self) -> Result<Message> {
-        self.recv_with(Wait::Never)
+        self.recv_with(Some(Wait::Never))
     }
 
-    fn recv_with(&self, wait: Wait) -> Result<Message> {
+    /// Receives, waiting as `wait` says, or as `rcvtimeo` says when it is `None` (as for
+    /// `send_with`).
+    fn recv_with(&self, mut wait: Option<Wait>) -> Result<Message> {
         loop {
             self.alive()?;
             let seen = self.shared.signal.epoch();
-            if let Some(msg) = self.shared.with_core(SocketCore::recv)? {
+            let (msg, timeout) = self
+                .shared
+                .with_core(|core| (core.recv(), core.options.rcvtimeo));
+            if let Some(msg) = msg? {
                 return Ok(msg);
             }
+            let wait = *wait.get_or_insert_with(|| Wait::from_timeout(timeout));
             if !self.wait_on_connections(seen, wait)? {
                 self.wait(seen, wait, "recv")?;
             }
