@@ -115,7 +115,7 @@ async fn remote_thr(connect_to: &str, size: usize, count: u64) -> Result<()> {
     // A fresh zeroed buffer per message, as libzmq's perf (zmq_msg_init_size) and ferromq's
     // perf do, so that every sender does the same work per message.
     for _ in 0..count {
-        push.send(ZmqMessage::from(Bytes::from(vec![0u8; size]))).await?;
+        push.send(ZmqMessage::from(Bytes::from(zeroed(size)))).await?;
     }
     // zmq.rs has no ZMQ_LINGER. PUSH `send()` only queues the message for a
     // per-peer writer task (its docs: "Ok(()) means the message has entered
@@ -152,7 +152,7 @@ async fn local_lat(bind_to: &str, size: usize, roundtrips: u64) -> Result<()> {
 async fn remote_lat(connect_to: &str, size: usize, roundtrips: u64) -> Result<()> {
     let mut req = ReqSocket::new();
     req.connect(connect_to).await?;
-    let body = Bytes::from(vec![0u8; size]);
+    let body = Bytes::from(zeroed(size));
     let start = Instant::now();
     for _ in 0..roundtrips {
         req.send(ZmqMessage::from(body.clone())).await?;
@@ -166,4 +166,13 @@ async fn remote_lat(connect_to: &str, size: usize, roundtrips: u64) -> Result<()
     println!("average latency: {latency:.3} [us]");
     req.close().await;
     Ok(())
+}
+
+/// A buffer of `size` zero bytes, made as libzmq's perf programs make theirs (an allocation,
+/// then a memset); `vec![0; size]` would ask for `calloc`, which glibc serves without its
+/// per-thread cache.
+fn zeroed(size: usize) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(size);
+    buf.resize(size, 0);
+    buf
 }
