@@ -16,6 +16,8 @@ use ferromq_zmtp::{
 };
 
 use crate::message::{Message, PeerMetadata};
+use crate::outbox::{Outbox, Written};
+use crate::signal::Signal;
 use crate::transport::Stream;
 
 /// Bytes asked of the kernel per read at first.
@@ -99,7 +101,11 @@ impl OutQueue {
         later.messages = 0;
     }
 
-    fn clear(&mut self) {
+    pub(crate) fn len(&self) -> usize {
+        self.bytes
+    }
+
+    pub(crate) fn clear(&mut self) {
         self.chunks.clear();
         self.tail.clear();
         self.bytes = 0;
@@ -153,13 +159,13 @@ impl OutQueue {
     }
 }
 
-/// What a connection has to send, and the CURVE session that seals it.
-#[derive(Debug, Default)]
+/// Encodes what a connection has to send into its outbox, sealed by its CURVE session.
+#[derive(Debug)]
 pub(crate) struct OutBuffer {
-    pub queue: OutQueue,
+    pub outbox: Arc<Outbox>,
     /// The CURVE session of the connection, once its handshake is done: every frame out is
     /// sealed by it here, and every frame in is opened by it (nonces run both ways in one
-    /// object, so it lives where the frames are written).
+    /// object, so it lives where the frames are encoded).
     pub curve: Option<CurveCodec>,
     /// Why sealing a frame failed: the connection must close.
     pub broken: Option<String>,
@@ -168,20 +174,39 @@ pub(crate) struct OutBuffer {
 }
 
 impl OutBuffer {
-    pub(crate) fn is_empty(&self) -> bool {
-        self.queue.is_empty()
+    /// An empty buffer whose writers wake `signal` when they make room.
+    pub(crate) fn new(signal: Arc<Signal>) -> OutBuffer {
+        OutBuffer {
+            outbox: Outbox::new(signal),
+            curve: None,
+            broken: None,
+            legacy: None,
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.queue.bytes
-    }
-
-    pub(crate) fn messages(&self) -> usize {
-        self.queue.messages
+        self.outbox.len()
     }
 
     pub(crate) fn push_message(&mut self, msg: &Message) {
-        let q = &mut self.queue;
+        self.push_message_within(msg, 0, 0);
+    }
+
+    /// Queues a message when fewer than `limit` messages (0: no limit) are queued or being
+    /// written besides `others`, with one look at the outbox: `None` when full, else whether
+    /// the outbox had no writer (one must be started).
+    pub(crate) fn push_message_within(
+        &mut self,
+        msg: &Message,
+        others: usize,
+        limit: usize,
+    ) -> Option<bool> {
+        let mut st = self.outbox.state();
+        if !st.has_room(others, limit) {
+            return None;
+        }
+        let needs_writer = st.needs_writer();
+        let q = &mut st.queue;
         let last = msg.len().saturating_sub(1);
         if let Some(curve) = self.curve.as_mut() {
             let before = q.tail.len();
@@ -192,7 +217,7 @@ impl OutBuffer {
             }
             q.bytes += q.tail.len() - before;
             q.messages += 1;
-            return;
+            return Some(needs_writer);
         }
         let framing = self.legacy.unwrap_or(Framing::Zmtp3);
         for (i, frame) in msg.iter().enumerate() {
@@ -214,11 +239,13 @@ impl OutBuffer {
             q.bytes += n + frame.len();
         }
         q.messages += 1;
+        Some(needs_writer)
     }
 
     /// Bytes for a raw (STREAM) connection, written as they are.
     pub(crate) fn push_bytes(&mut self, data: Bytes) {
-        let q = &mut self.queue;
+        let mut st = self.outbox.state();
+        let q = &mut st.queue;
         if !q.tail.is_empty() {
             q.chunks.push_back(Chunk::Packed(q.tail.split().freeze()));
         }
@@ -228,7 +255,8 @@ impl OutBuffer {
     }
 
     pub(crate) fn push_command(&mut self, cmd: &Command) {
-        let q = &mut self.queue;
+        let mut st = self.outbox.state();
+        let q = &mut st.queue;
         let before = q.tail.len();
         match self.curve.as_mut() {
             Some(curve) => {
@@ -242,7 +270,8 @@ impl OutBuffer {
     }
 
     pub(crate) fn push_raw(&mut self, f: impl FnOnce(&mut BytesMut)) {
-        let q = &mut self.queue;
+        let mut st = self.outbox.state();
+        let q = &mut st.queue;
         let before = q.tail.len();
         f(&mut q.tail);
         q.bytes += q.tail.len() - before;
@@ -250,15 +279,18 @@ impl OutBuffer {
 
     /// Drops what was not written, and the connection's CURVE session with it.
     pub(crate) fn clear(&mut self) {
-        self.queue.clear();
+        self.outbox.detach();
         self.curve = None;
         self.broken = None;
         self.legacy = None;
     }
 
-    /// Writes as much as the stream takes, on this thread. `Ok` whether or not everything went.
-    pub(crate) fn write_to(&mut self, stream: &Stream) -> io::Result<()> {
-        self.queue.write_to(stream)
+    /// Writes what the stream takes now, on this thread, unless a writer is out already.
+    pub(crate) fn write_now(&self) -> io::Result<()> {
+        match self.outbox.write_now() {
+            Some(Written::Failed(e)) => Err(e),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -628,7 +660,7 @@ impl Connection {
                     progress.handshake_done = true;
                 }
                 Err(e) => {
-                    let _ = out.write_to(&self.stream);
+                    let _ = out.write_now();
                     let reason = format!("handshake failed: {e}");
                     if let Some(status) = auth_status(&e) {
                         return Err(Closed::AuthFailed(reason, status));
@@ -802,34 +834,38 @@ mod tests {
         encode_frame(&mut expected, false, b"b");
         encode_frame(&mut expected, false, b"c");
 
-        let mut out = OutBuffer::default();
+        let mut out = OutBuffer::new(Arc::default());
         out.push_message(&first);
         out.push_message(&second);
         assert_eq!(out.len(), expected.len());
-        assert_eq!(out.messages(), 2);
-        assert_eq!(pending(&out.queue), expected.to_vec());
+        assert_eq!(out.outbox.state().queue.messages(), 2);
+        assert_eq!(pending(&out.outbox.state().queue), expected.to_vec());
 
         // Write it in uneven pieces that end inside headers and bodies.
         let mut written = 0;
         for step in [1, 2, 5, 4000, 3, LARGE_FRAME, 1] {
             let step = step.min(out.len());
-            out.queue.consume(step);
+            out.outbox.state().queue.consume(step);
             written += step;
-            assert_eq!(pending(&out.queue), expected[written..].to_vec());
+            assert_eq!(
+                pending(&out.outbox.state().queue),
+                expected[written..].to_vec()
+            );
         }
-        out.queue.consume(out.len());
-        assert!(out.is_empty());
+        let rest = out.len();
+        out.outbox.state().queue.consume(rest);
+        assert_eq!(out.len(), 0);
     }
 
     #[test]
     fn what_a_writer_left_goes_before_what_came_meanwhile() {
         let large = Bytes::from(vec![3u8; LARGE_FRAME]);
-        let mut out = OutBuffer::default();
+        let mut out = OutBuffer::new(Arc::default());
         out.push_message(&Message::from("a"));
         out.push_message(&Message::from(large.clone()));
         out.push_message(&Message::from("b"));
         // A writer takes the queue and writes part of it; meanwhile more is queued.
-        let mut taken = std::mem::take(&mut out.queue);
+        let mut taken = std::mem::take(&mut out.outbox.state().queue);
         taken.consume(5);
         out.push_message(&Message::from("c"));
         out.push_message(&Message::from(large.clone()));
@@ -837,8 +873,8 @@ mod tests {
         for body in [&b"a"[..], &large, b"b", b"c", &large] {
             encode_frame(&mut expected, false, body);
         }
-        taken.append(&mut out.queue);
-        assert!(out.queue.is_empty());
+        taken.append(&mut out.outbox.state().queue);
+        assert_eq!(out.len(), 0);
         assert_eq!(taken.messages(), 5);
         assert_eq!(taken.bytes, expected.len() - 5);
         assert_eq!(pending(&taken), expected[5..].to_vec());
@@ -847,9 +883,10 @@ mod tests {
     #[test]
     fn large_bodies_are_not_copied() {
         let large = Bytes::from(vec![1u8; LARGE_FRAME]);
-        let mut out = OutBuffer::default();
+        let mut out = OutBuffer::new(Arc::default());
         out.push_message(&Message::from(large.clone()));
-        let body = out.queue.chunks.iter().find_map(|c| match c {
+        let state = out.outbox.state();
+        let body = state.queue.chunks.iter().find_map(|c| match c {
             Chunk::Body(b) => Some(b),
             _ => None,
         });

@@ -11,14 +11,15 @@ use std::time::Instant;
 use mio::{Events, Poll, Registry, Token, Waker};
 
 use crate::endpoint::TcpHost;
+use crate::outbox::Outbox;
 use crate::socket::SocketShared;
 
 const WAKER: Token = Token(usize::MAX);
 
 /// A request from a socket to its I/O thread.
 enum Request {
-    /// Write out what the socket has queued.
-    Flush(u32),
+    /// Write the outbox of pipe `key` of socket `id`, as its claimed writer.
+    Write(u32, usize, Arc<Outbox>),
     /// Call the socket's timer handler at this instant.
     Timer(Instant, u32),
     /// Keep the closed socket until its queued messages are gone or its linger ends.
@@ -91,8 +92,9 @@ impl IoShared {
         lock(&self.sockets).remove(&id);
     }
 
-    pub(crate) fn request_flush(&self, id: u32) {
-        self.push(Request::Flush(id));
+    /// Asks this thread to write an outbox whose writing the caller has claimed.
+    pub(crate) fn request_write(&self, id: u32, key: usize, outbox: Arc<Outbox>) {
+        self.push(Request::Write(id, key, outbox));
     }
 
     pub(crate) fn add_timer(&self, at: Instant, id: u32) {
@@ -204,11 +206,18 @@ impl EventLoop {
         // Kept from one turn to the next, so that a busy loop does not allocate.
         let mut touched: Vec<u32> = Vec::new();
         let mut requests: Vec<Request> = Vec::new();
+        // Writers with more to write after a batch, and those of the turn before: each
+        // outbox gets one batch per turn, so that one busy peer does not starve the others.
+        let mut writes: Vec<(u32, usize, Arc<Outbox>)> = Vec::new();
+        let mut writing: Vec<(u32, usize, Arc<Outbox>)> = Vec::new();
         loop {
-            let timeout = self
-                .timers
-                .peek()
-                .map(|Reverse((at, _))| at.saturating_duration_since(Instant::now()));
+            let timeout = if writes.is_empty() {
+                self.timers
+                    .peek()
+                    .map(|Reverse((at, _))| at.saturating_duration_since(Instant::now()))
+            } else {
+                Some(std::time::Duration::ZERO)
+            };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() != std::io::ErrorKind::Interrupted {
                     tracing::error!("I/O thread stops: poll failed: {e}");
@@ -234,12 +243,7 @@ impl EventLoop {
             std::mem::swap(&mut requests, &mut *lock(&self.shared.requests));
             for request in requests.drain(..) {
                 match request {
-                    Request::Flush(id) => {
-                        if let Some(socket) = self.shared.socket(id) {
-                            socket.handle_flush();
-                            touched.push(id);
-                        }
-                    }
+                    Request::Write(id, key, outbox) => writes.push((id, key, outbox)),
                     Request::Timer(at, id) => self.timers.push(Reverse((at, id))),
                     Request::Linger(socket) => {
                         let id = socket.id();
@@ -256,6 +260,15 @@ impl EventLoop {
                         }
                     }
                     Request::Stop => self.stopping = true,
+                }
+            }
+            std::mem::swap(&mut writes, &mut writing);
+            for (id, key, outbox) in writing.drain(..) {
+                if let Some(socket) = self.shared.socket(id) {
+                    if socket.handle_write(key, &outbox) {
+                        writes.push((id, key, outbox));
+                    }
+                    touched.push(id);
                 }
             }
             let now = Instant::now();

@@ -30,6 +30,7 @@ mod io_thread;
 mod message;
 mod monitor;
 mod options;
+mod outbox;
 mod pattern;
 mod pipe;
 mod poller;

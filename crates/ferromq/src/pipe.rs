@@ -9,11 +9,12 @@ use bytes::Bytes;
 use ferromq_zmtp::Command;
 use slab::Slab;
 
-use crate::connection::{subscription, Closed, Connection, OutBuffer, OutQueue, Progress};
+use crate::connection::{subscription, Closed, Connection, OutBuffer, Progress};
 use crate::endpoint::Endpoint;
 use crate::inproc::InprocEnd;
 use crate::message::Message;
-use crate::transport::Stream;
+use crate::outbox::{Outbox, Written};
+use crate::signal::Signal;
 
 /// Write at once from the caller's thread when this much is queued for one peer.
 const FLUSH_AT: usize = 64 * 1024;
@@ -35,17 +36,8 @@ pub(crate) struct StreamPipe {
     pub listener: Option<usize>,
     /// Close once everything queued is written (a STREAM socket's empty message).
     pub closing: bool,
-    /// A writer holds this pipe's queue and is writing it outside the socket's lock.
-    pub writing: bool,
-    /// A write was asked for while the writer was out: it writes again when it is back, even
-    /// if its last write would have blocked (the stream may have drained since).
-    pub write_again: bool,
-    /// Messages in the writer's hands, still counted against the high-water mark.
-    pub in_flight: usize,
-    /// Waits in `Pipes::to_write`.
-    queued: bool,
-    /// An empty queue kept for the next writer, so that taking the queue allocates nothing.
-    spare: OutQueue,
+    /// Waits in `Pipes::to_start`.
+    starting: bool,
 }
 
 impl StreamPipe {
@@ -53,9 +45,11 @@ impl StreamPipe {
         mut conn: Option<Connection>,
         redial: Option<Redial>,
         listener: Option<usize>,
+        signal: Arc<Signal>,
     ) -> PipeKind {
-        let mut out = OutBuffer::default();
+        let mut out = OutBuffer::new(signal);
         if let Some(conn) = conn.as_mut() {
+            out.outbox.attach(Arc::clone(&conn.stream));
             conn.handshake_output(&mut out);
         }
         PipeKind::Stream(Box::new(StreamPipe {
@@ -67,11 +61,7 @@ impl StreamPipe {
             redial,
             listener,
             closing: false,
-            writing: false,
-            write_again: false,
-            in_flight: 0,
-            queued: false,
-            spare: OutQueue::default(),
+            starting: false,
         }))
     }
 
@@ -80,19 +70,26 @@ impl StreamPipe {
     fn has_room(&self, sndhwm: usize) -> bool {
         (self.conn.is_some() || self.redial.is_some())
             && !self.closing
-            && (sndhwm == 0 || self.pending.len() + self.out.messages() + self.in_flight < sndhwm)
+            && self.out.outbox.has_room(self.pending.len(), sndhwm)
     }
 
-    /// Forgets a writer that is still out: its stream is no longer this pipe's.
+    /// Nothing is left to write and no writer is out.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.pending.is_empty() && self.out.outbox.is_idle()
+    }
+
+    /// Forgets the connection's output, and a writer that is still out: its stream is no
+    /// longer this pipe's.
     pub(crate) fn connection_gone(&mut self) {
         self.out.clear();
-        self.writing = false;
-        self.write_again = false;
-        self.in_flight = 0;
     }
 
     /// A pipe made by `connect`: it dials, and redials whenever its connection fails.
-    pub(crate) fn connecting(endpoint: Endpoint, reconnect_ivl: Duration) -> PipeKind {
+    pub(crate) fn connecting(
+        endpoint: Endpoint,
+        reconnect_ivl: Duration,
+        signal: Arc<Signal>,
+    ) -> PipeKind {
         let redial = Redial {
             endpoint,
             at: None,
@@ -100,12 +97,12 @@ impl StreamPipe {
             resolved: None,
             lookup: None,
         };
-        StreamPipe::kind(None, Some(redial), None)
+        StreamPipe::kind(None, Some(redial), None, signal)
     }
 
     /// A pipe for a connection accepted by listener `listener`.
-    pub(crate) fn accepted(conn: Connection, listener: usize) -> PipeKind {
-        StreamPipe::kind(Some(conn), None, Some(listener))
+    pub(crate) fn accepted(conn: Connection, listener: usize, signal: Arc<Signal>) -> PipeKind {
+        StreamPipe::kind(Some(conn), None, Some(listener), signal)
     }
 }
 
@@ -171,40 +168,12 @@ pub(crate) struct Pipes {
     /// Write straight away instead of leaving it to the I/O thread (set after a `recv`, when a
     /// reply is likely wanted now).
     pub eager: bool,
-    /// Some stream pipe holds bytes the I/O thread should write.
-    pub flush_wanted: bool,
     /// Keep only the newest message each way (`conflate`).
     pub conflate: bool,
-    /// Stream pipes whose queues a writer should take once the socket's lock is released.
+    /// Stream pipes with new output, which may need a writer (see `SocketCore::start_writers`).
+    to_start: Vec<usize>,
+    /// Stream pipes whose outboxes this thread writes once the socket's lock is released.
     to_write: Vec<usize>,
-}
-
-/// What a writer's return changed.
-#[derive(Debug, Default)]
-pub(crate) struct WriteDone {
-    /// The write made room under the high-water mark.
-    pub made_room: bool,
-    /// The kernel did not take everything: the rest waits for room to write.
-    pub blocked: bool,
-}
-
-/// A queue taken out of a pipe, to be written without the socket's lock.
-pub(crate) struct WriteJob {
-    key: usize,
-    stream: Arc<Stream>,
-    queue: OutQueue,
-}
-
-impl WriteJob {
-    /// The pipe the queue came from.
-    pub(crate) fn key(&self) -> usize {
-        self.key
-    }
-
-    /// Writes as much as the stream takes now.
-    pub(crate) fn run(&mut self) -> std::io::Result<()> {
-        self.queue.write_to(&self.stream)
-    }
 }
 
 impl Pipes {
@@ -214,110 +183,114 @@ impl Pipes {
             sndhwm,
             rcvhwm,
             eager: false,
-            flush_wanted: false,
             conflate: false,
+            to_start: Vec::new(),
             to_write: Vec::new(),
         }
     }
 
-    /// Asks for a pipe's queue to be written by the thread that holds the socket, once it has
-    /// let go of the lock.
-    pub(crate) fn flush(&mut self, key: usize) {
+    /// Notes that a stream pipe has new output: a writer is found for it at the end of the
+    /// socket's call.
+    fn queued(&mut self, key: usize) {
         if let Some(Pipe {
             kind: PipeKind::Stream(s),
             ..
         }) = self.slab.get_mut(key)
         {
-            if s.writing {
-                s.write_again = true;
-            } else if !s.queued {
-                s.queued = true;
-                self.to_write.push(key);
+            if !s.starting {
+                s.starting = true;
+                self.to_start.push(key);
             }
         }
     }
 
-    /// Takes the next queue to write, if any.
-    pub(crate) fn next_write(&mut self) -> Option<WriteJob> {
-        while let Some(key) = self.to_write.pop() {
-            let Some(pipe) = self.slab.get_mut(key) else {
-                continue;
-            };
-            let PipeKind::Stream(s) = &mut pipe.kind else {
-                continue;
-            };
-            s.queued = false;
-            if pipe.dead.is_some() || s.out.is_empty() {
-                continue;
+    /// Takes the next stream pipe with new output.
+    pub(crate) fn next_started(&mut self) -> Option<usize> {
+        while let Some(key) = self.to_start.pop() {
+            if let Some(Pipe {
+                kind: PipeKind::Stream(s),
+                ..
+            }) = self.slab.get_mut(key)
+            {
+                s.starting = false;
+                return Some(key);
             }
-            if s.writing {
-                s.write_again = true;
-                continue;
-            }
-            let Some(conn) = s.conn.as_ref().filter(|c| !c.is_connecting()) else {
-                continue;
-            };
-            if let Some(reason) = s.out.broken.take() {
-                pipe.dead = Some(Closed::ProtocolError(reason));
-                continue;
-            }
-            let stream = Arc::clone(&conn.stream);
-            let queue = std::mem::replace(&mut s.out.queue, std::mem::take(&mut s.spare));
-            s.writing = true;
-            s.in_flight = queue.messages();
-            return Some(WriteJob { key, stream, queue });
         }
         None
     }
 
-    /// Takes a writer back: what it could not write goes before what was queued meanwhile.
-    pub(crate) fn write_done(&mut self, job: WriteJob, result: std::io::Result<()>) -> WriteDone {
-        let WriteJob {
-            key,
-            stream,
-            mut queue,
-        } = job;
-        let sndhwm = self.sndhwm;
-        let mut done = WriteDone::default();
+    /// Makes this thread the writer of a pipe's outbox, if nobody writes it already; it
+    /// writes once it has let go of the socket's lock. `resume`: also when the last write
+    /// found the stream full.
+    pub(crate) fn flush(&mut self, key: usize, resume: bool) {
+        if self.claimed(key, resume).is_some() {
+            self.to_write.push(key);
+        }
+    }
+
+    /// Claims the writing of a pipe's outbox for another thread (see `Outbox::claim`).
+    pub(crate) fn claim(&mut self, key: usize, resume: bool) -> Option<Arc<Outbox>> {
+        self.claimed(key, resume).cloned()
+    }
+
+    fn claimed(&mut self, key: usize, resume: bool) -> Option<&Arc<Outbox>> {
+        let pipe = self.slab.get_mut(key)?;
+        let PipeKind::Stream(s) = &mut pipe.kind else {
+            return None;
+        };
+        if pipe.dead.is_some() || s.conn.as_ref().is_none_or(Connection::is_connecting) {
+            return None;
+        }
+        if let Some(reason) = s.out.broken.take() {
+            pipe.dead = Some(Closed::ProtocolError(reason));
+            return None;
+        }
+        s.out.outbox.claim(resume).then_some(&s.out.outbox)
+    }
+
+    /// Whether the pipe's output is large enough to be written now by the thread that queued
+    /// it.
+    pub(crate) fn large_output(&self, key: usize) -> bool {
+        matches!(self.slab.get(key), Some(Pipe { kind: PipeKind::Stream(s), .. }) if s.out.len() >= FLUSH_AT)
+    }
+
+    /// Takes the next outbox this thread is to write.
+    pub(crate) fn next_write(&mut self) -> Option<(usize, Arc<Outbox>)> {
+        let key = self.to_write.pop()?;
+        match self.slab.get(key).map(|p| &p.kind) {
+            Some(PipeKind::Stream(s)) => Some((key, Arc::clone(&s.out.outbox))),
+            // Gone while claimed: its outbox went with it.
+            _ => self.next_write(),
+        }
+    }
+
+    /// Takes a writer's news: a failed write kills the pipe; a drained one lets a conflated
+    /// message that waited go out, or closes a STREAM peer that was to close once written.
+    pub(crate) fn written(&mut self, key: usize, written: &Written) {
         let Some(pipe) = self.slab.get_mut(key) else {
-            return done;
+            return;
         };
         let PipeKind::Stream(s) = &mut pipe.kind else {
-            return done;
+            return;
         };
-        let Some(conn) = s.conn.as_ref().filter(|c| Arc::ptr_eq(&c.stream, &stream)) else {
-            return done;
-        };
-        let active = conn.is_active();
-        let was_full = !s.has_room(sndhwm);
-        s.writing = false;
-        s.in_flight = 0;
-        let again = std::mem::take(&mut s.write_again);
-        if let Err(e) = result {
-            pipe.dead = Closed::disconnected(format!("write failed: {e}"));
-            return done;
-        }
-        let blocked = !queue.is_empty();
-        done.blocked = blocked;
-        if blocked {
-            queue.append(&mut s.out.queue);
-            std::mem::swap(&mut queue, &mut s.out.queue);
-        }
-        s.spare = queue;
-        if s.out.is_empty() && active {
-            // A conflated message waited for the previous one to be written.
-            while let Some(msg) = s.pending.pop_front() {
-                s.out.push_message(&msg);
+        match written {
+            Written::Failed(e) => {
+                pipe.dead = Closed::disconnected(format!("write failed: {e}"));
             }
+            Written::Drained { .. } if s.conn.as_ref().is_some_and(Connection::is_active) => {
+                if !s.pending.is_empty() {
+                    // A conflated message waited for the previous one to be written.
+                    while let Some(msg) = s.pending.pop_front() {
+                        s.out.push_message(&msg);
+                    }
+                    self.queued(key);
+                } else if s.closing && s.out.outbox.is_idle() {
+                    s.redial = None;
+                    pipe.dead = Closed::disconnected("closed by this side");
+                }
+            }
+            _ => {}
         }
-        done.made_room = was_full && s.has_room(sndhwm);
-        if !s.out.is_empty() && (!blocked || again) {
-            self.flush(key);
-        } else if s.closing && s.out.is_empty() {
-            s.redial = None;
-            pipe.dead = Closed::disconnected("closed by this side");
-        }
-        done
     }
 
     /// The routing id to know the peer by: the one given at connect, else the one the peer
@@ -347,7 +320,7 @@ impl Pipes {
             Some(pipe @ Pipe { dead: None, .. }) => match &mut pipe.kind {
                 PipeKind::Stream(s) if s.has_room(sndhwm) => {
                     s.out.push_bytes(data);
-                    self.flush_wanted = true;
+                    self.queued(key);
                     Ok(())
                 }
                 _ => Err(data),
@@ -361,13 +334,14 @@ impl Pipes {
         if let Some(pipe) = self.slab.get_mut(key) {
             if let PipeKind::Stream(s) = &mut pipe.kind {
                 s.closing = true;
-                if s.out.is_empty() && !s.writing {
+                s.out.outbox.tell_drained();
+                if s.out.outbox.is_idle() {
                     s.redial = None;
                     pipe.dead = Closed::disconnected("closed by this side");
                     return;
                 }
             }
-            self.flush(key);
+            self.queued(key);
         }
     }
 
@@ -414,7 +388,7 @@ impl Pipes {
     }
 
     fn write_inner(&mut self, key: usize, msg: Message, force: bool) -> Result<(), Message> {
-        let (eager, sndhwm, conflate) = (self.eager, self.sndhwm, self.conflate);
+        let (sndhwm, conflate) = (self.sndhwm, self.conflate);
         let Some(pipe) = self.slab.get_mut(key) else {
             return Err(msg);
         };
@@ -430,29 +404,34 @@ impl Pipes {
             }),
             PipeKind::Stream(s) => {
                 let active = s.conn.as_ref().is_some_and(Connection::is_active);
-                if conflate && (!active || !s.out.is_empty()) {
+                if conflate && (!active || !s.out.outbox.is_idle()) {
                     // The newest message replaces any still waiting; it goes out when the
                     // connection has written what it holds.
                     s.pending.clear();
                     s.pending.push_back(msg);
-                    self.flush_wanted = true;
+                    s.out.outbox.tell_drained();
                     return Ok(());
                 }
-                if !force && !s.has_room(sndhwm) {
-                    return Err(msg);
-                }
+                let limit = if force { 0 } else { sndhwm };
                 if !active || !s.pending.is_empty() {
+                    if !s.has_room(limit) {
+                        return Err(msg);
+                    }
                     s.pending.push_back(msg);
                     return Ok(());
                 }
-                let was_empty = s.out.is_empty() && !s.writing;
-                s.out.push_message(&msg);
-                if (eager && was_empty) || s.out.len() >= FLUSH_AT {
-                    self.flush(key);
-                } else {
-                    self.flush_wanted = true;
+                if s.closing {
+                    return Err(msg);
                 }
-                Ok(())
+                match s.out.push_message_within(&msg, 0, limit) {
+                    None => Err(msg),
+                    Some(needs_writer) => {
+                        if needs_writer {
+                            self.queued(key);
+                        }
+                        Ok(())
+                    }
+                }
             }
         }
     }
@@ -475,7 +454,7 @@ impl Pipes {
                     Command::Cancel(topic)
                 };
                 s.out.push_command(&cmd);
-                self.flush_wanted = true;
+                self.queued(key);
                 return;
             }
         }
@@ -521,8 +500,7 @@ impl Pipes {
                     if let Some(reason) = progress.closed {
                         pipe.dead = Some(reason);
                     } else {
-                        self.flush_wanted |=
-                            matches!(&pipe.kind, PipeKind::Stream(s) if !s.out.is_empty());
+                        self.queued(key);
                     }
                 }
                 msg
@@ -541,40 +519,42 @@ fn resume_reading(s: &mut StreamPipe, rcvhwm: usize) -> Progress {
 }
 
 /// Writes what a stream pipe has queued, on this thread and under the socket's lock (where
-/// the write must happen before what follows: a handshake, a last command before closing);
+/// the write must happen before what follows: a handshake, a last command before closing),
+/// unless a writer is out already (it writes what was queued meanwhile before it stops);
 /// marks the pipe dead when the stream fails, or when it was to close once written. Returns
 /// whether the write blocked with bytes left, which must then be watched for room.
 pub(crate) fn flush_stream(pipe: &mut Pipe) -> bool {
-    if let PipeKind::Stream(s) = &mut pipe.kind {
-        if s.writing {
-            // The writer that is out writes first; it comes back for the rest.
-            s.write_again = true;
-            return false;
+    let PipeKind::Stream(s) = &mut pipe.kind else {
+        return false;
+    };
+    if s.conn.as_ref().is_none_or(Connection::is_connecting) {
+        return false;
+    }
+    if let Some(reason) = s.out.broken.take() {
+        pipe.dead = Some(Closed::ProtocolError(reason));
+        return false;
+    }
+    let mut written = s.out.outbox.write_now();
+    let active = s.conn.as_ref().is_some_and(Connection::is_active);
+    if matches!(written, Some(Written::Drained { .. })) && !s.pending.is_empty() && active {
+        // A conflated message waited for the previous one to be written.
+        while let Some(msg) = s.pending.pop_front() {
+            s.out.push_message(&msg);
         }
-        if let Some(conn) = s.conn.as_mut() {
-            if conn.is_connecting() {
-                return false;
-            }
-            if let Some(reason) = s.out.broken.take() {
-                pipe.dead = Some(Closed::ProtocolError(reason));
-                return false;
-            }
-            let mut result = s.out.write_to(&conn.stream);
-            if result.is_ok() && s.out.is_empty() && !s.pending.is_empty() && conn.is_active() {
-                // A conflated message waited for the previous one to be written.
-                while let Some(msg) = s.pending.pop_front() {
-                    s.out.push_message(&msg);
-                }
-                result = s.out.write_to(&conn.stream);
-            }
-            if let Err(e) = result {
-                pipe.dead = Closed::disconnected(format!("write failed: {e}"));
-            } else if s.closing && s.out.is_empty() {
+        written = s.out.outbox.write_now();
+    }
+    match written {
+        Some(Written::Failed(e)) => {
+            pipe.dead = Closed::disconnected(format!("write failed: {e}"));
+            false
+        }
+        Some(Written::Blocked) => true,
+        _ => {
+            if s.closing && s.out.outbox.is_idle() {
                 s.redial = None;
                 pipe.dead = Closed::disconnected("closed by this side");
             }
-            return !s.out.is_empty() && pipe.dead.is_none();
+            false
         }
     }
-    false
 }

@@ -16,6 +16,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::inproc::InprocEnd;
 use crate::io_thread::IoShared;
 use crate::message::Message;
+use crate::outbox::{Outbox, Written};
 use crate::pattern::Sent;
 use crate::signal::Signal;
 use crate::waiter::Waiter;
@@ -42,17 +43,21 @@ impl SocketShared {
         self.core.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Runs `f` on the core, writes what it queued for the network with the lock released,
-    /// then wakes the user if the core says something changed.
+    /// Runs `f` on the core, writes what it left this thread to write with the lock
+    /// released, then wakes the user if the core says something changed.
     pub(crate) fn with_core<T>(&self, f: impl FnOnce(&mut SocketCore) -> T) -> T {
         let mut core = self.core();
         let result = f(&mut core);
-        while let Some(mut job) = core.next_write() {
+        // Output queued by `f` that no writer was found for yet goes to the I/O thread.
+        core.start_writers(false);
+        while let Some((key, outbox)) = core.next_write() {
             // Another thread may use the socket while this one is in the kernel.
             drop(core);
-            let written = job.run();
+            let written = outbox.write_out(false);
             core = self.lock();
-            core.write_done(job, written);
+            if written.concerns_socket() {
+                core.written(key, written);
+            }
         }
         let notify = std::mem::take(&mut core.notify);
         drop(core);
@@ -66,8 +71,15 @@ impl SocketShared {
         self.with_core(|core| core.handle_event(key, readable, writable));
     }
 
-    pub(crate) fn handle_flush(&self) {
-        self.with_core(SocketCore::handle_flush);
+    /// Writes one batch from an outbox the I/O thread was asked to write; the socket hears
+    /// of it only when it must (see `Written::concerns_socket`). Returns whether more waits.
+    pub(crate) fn handle_write(&self, key: usize, outbox: &Outbox) -> bool {
+        let written = outbox.write_out(true);
+        if written.concerns_socket() {
+            self.with_core(|core| core.written(key, written));
+            return false;
+        }
+        matches!(written, Written::More)
     }
 
     pub(crate) fn handle_resolved(&self, lookup: crate::io_thread::Lookup) {

@@ -1,13 +1,15 @@
 //! What the I/O thread does for a socket: accepting, dialling, reading and writing its
 //! connections, closing or redialling those that fail, and its timers.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::connection::{Closed, Connection, Progress};
 use crate::endpoint::{Endpoint, TcpHost};
 use crate::io_thread::{token, Lookup};
 use crate::monitor::Event;
-use crate::pipe::{flush_stream, Pipe, PipeKind, StreamPipe, WriteJob};
+use crate::outbox::{Outbox, Written};
+use crate::pipe::{flush_stream, Pipe, PipeKind, StreamPipe};
 use crate::transport::{ipc, tcp};
 use crate::waiter::MAX_WATCHED;
 use crate::zap::{ZapClient, ZAP_ENDPOINT};
@@ -25,39 +27,36 @@ impl SocketCore {
         } else {
             self.pipe_event(key as usize, readable || writable);
         }
+        self.start_writers(true);
         self.sweep();
         self.arm_timer();
     }
 
-    pub(crate) fn handle_flush(&mut self) {
-        self.flush_requested = false;
-        // By index rather than through a collected list of keys: a flush allocates nothing.
-        for key in 0..self.pipes.slab.capacity() {
-            let Some(pipe) = self.pipes.slab.get_mut(key) else {
-                continue;
-            };
-            if matches!(&pipe.kind, PipeKind::Stream(s) if !s.out.is_empty()) {
-                self.pipes.flush(key);
+    /// Finds writers for the stream pipes with new output: this thread, once it lets go of
+    /// the socket's lock, when `here`, when a reply is likely awaited (`Pipes::eager`) or
+    /// when much is queued; the I/O thread otherwise.
+    pub(crate) fn start_writers(&mut self, here: bool) {
+        while let Some(key) = self.pipes.next_started() {
+            if here || self.pipes.eager || self.pipes.large_output(key) {
+                self.pipes.flush(key, false);
+            } else if let Some(outbox) = self.pipes.claim(key, false) {
+                self.io.request_write(self.id, key, outbox);
             }
         }
-        self.sweep();
     }
 
-    /// Takes the next queue to write once the socket's lock is released.
-    pub(crate) fn next_write(&mut self) -> Option<WriteJob> {
+    /// Takes the next outbox to write once the socket's lock is released.
+    pub(crate) fn next_write(&mut self) -> Option<(usize, Arc<Outbox>)> {
         self.pipes.next_write()
     }
 
-    /// Takes a writer's queue back after its write.
-    pub(crate) fn write_done(&mut self, job: WriteJob, result: std::io::Result<()>) {
-        let key = job.key();
-        let done = self.pipes.write_done(job, result);
-        if done.made_room {
-            self.notify = true;
-        }
-        if done.blocked {
+    /// Takes a writer's news (see `Written`).
+    pub(crate) fn written(&mut self, key: usize, written: Written) {
+        self.pipes.written(key, &written);
+        if matches!(written, Written::Blocked) {
             self.watch_out(key);
         }
+        self.start_writers(true);
         self.sweep();
     }
 
@@ -92,7 +91,7 @@ impl SocketCore {
             match &pipe.kind {
                 PipeKind::Stream(s) if pipe.dead.is_none() => match s.conn.as_ref() {
                     Some(c) if c.is_active() => {
-                        if s.read_blocked || s.writing || !s.out.is_empty() {
+                        if s.read_blocked || !s.out.outbox.is_idle() {
                             return false;
                         }
                         count += 1;
@@ -136,7 +135,7 @@ impl SocketCore {
             let PipeKind::Stream(s) = &mut pipe.kind else {
                 continue;
             };
-            let blocked = s.writing || !s.out.is_empty();
+            let blocked = !s.out.outbox.is_idle();
             if let Some(conn) = s.conn.as_mut().filter(|c| c.lent) {
                 conn.lent = false;
                 conn.watching_out = blocked;
@@ -165,6 +164,7 @@ impl SocketCore {
             }
             Err(e) => pipe.dead = Closed::disconnected(format!("cannot resolve the host: {e}")),
         }
+        self.start_writers(true);
         self.sweep();
     }
 
@@ -195,6 +195,7 @@ impl SocketCore {
                 _ => {}
             }
         }
+        self.start_writers(true);
         self.sweep();
         self.arm_timer();
     }
@@ -237,7 +238,7 @@ impl SocketCore {
             let peer = conn.peer_address.clone();
             let raw = conn.is_active();
             entry.insert(Pipe::new(
-                StreamPipe::accepted(conn, lkey),
+                StreamPipe::accepted(conn, lkey, Arc::clone(&self.signal)),
                 &endpoint,
                 true,
                 None,
@@ -300,6 +301,7 @@ impl SocketCore {
         }
         stream.apply(&settings);
         let mut conn = Connection::new(stream, connecting, handshake, options);
+        s.out.outbox.attach(Arc::clone(&conn.stream));
         conn.handshake_output(&mut s.out);
         let raw = conn.is_active();
         let (endpoint, peer) = (pipe.endpoint.clone(), conn.peer_address.clone());
@@ -367,7 +369,7 @@ impl SocketCore {
             pipe.dead = Some(reason);
             return;
         }
-        self.pipes.flush(key);
+        self.pipes.flush(key, true);
         if progress.received
             || progress.handshake_done
             || (was_full && self.pipes.stream_has_room(key))
@@ -502,6 +504,10 @@ impl SocketCore {
 
     /// Closes failed pipes, or starts reconnecting those that `connect` made.
     pub(super) fn sweep(&mut self) {
+        // Looked for first: collecting the keys would cost a pass and a vector on every call.
+        if !self.pipes.slab.iter().any(|(_, p)| p.dead.is_some()) {
+            return;
+        }
         let dead: Vec<usize> = self
             .pipes
             .slab
@@ -509,9 +515,6 @@ impl SocketCore {
             .filter(|(_, p)| p.dead.is_some())
             .map(|(k, _)| k)
             .collect();
-        if dead.is_empty() {
-            return;
-        }
         for key in dead {
             let stop = self.options.reconnect_stop;
             let pipe = &mut self.pipes.slab[key];

@@ -1,5 +1,7 @@
 //! A socket's endpoints: binding, connecting, and the pipes they make or remove.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 use crate::endpoint::Endpoint;
@@ -49,7 +51,11 @@ impl SocketCore {
 
     pub(crate) fn connect(&mut self, text: &str, endpoint: Endpoint) {
         let routing_id = self.options.connect_routing_id.take();
-        let connecting = StreamPipe::connecting(endpoint, self.options.reconnect_ivl);
+        let connecting = StreamPipe::connecting(
+            endpoint,
+            self.options.reconnect_ivl,
+            Arc::clone(&self.signal),
+        );
         let pipe = Pipe::new(connecting, text, false, routing_id);
         let key = self.pipes.slab.insert(pipe);
         // With `immediate`, the pattern learns of the pipe only once it is connected.

@@ -1,10 +1,10 @@
 //! The state of one socket: its listeners, its pipes and its pattern, behind one lock that the
 //! user's thread and the I/O thread take in turn. Either thread may do the I/O: the user's
-//! thread writes straight to an idle connection, reads what has arrived before it would
-//! sleep, and while blocked in `recv` waits on the connections itself (`crate::waiter`); the
-//! I/O thread does what happens in the background. A write happens with the lock
-//! released (see `Pipes::next_write`), so that one thread in the kernel never stalls the
-//! other.
+//! thread writes a reply straight away, reads what has arrived before it would sleep, and
+//! while blocked in `recv` waits on the connections itself (`crate::waiter`); the I/O thread
+//! does what happens in the background. Writes happen without the lock, from each
+//! connection's outbox (`crate::outbox`), so that a writer in the kernel never stalls the
+//! socket.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -57,7 +57,6 @@ pub(crate) struct SocketCore {
     pattern: Box<dyn Pattern>,
     pub last_endpoint: String,
     recv_since_send: bool,
-    flush_requested: bool,
     timer_armed: Option<Instant>,
     linger_deadline: Option<Instant>,
     /// The user should look again: something arrived, left or made room.
@@ -91,7 +90,6 @@ impl SocketCore {
             pattern,
             last_endpoint: String::new(),
             recv_since_send: false,
-            flush_requested: false,
             timer_armed: None,
             linger_deadline: None,
             notify: false,
@@ -240,7 +238,7 @@ impl SocketCore {
         self.pipes.eager = self.recv_since_send;
         self.recv_since_send = false;
         let sent = self.pattern.send(&mut self.pipes, msg);
-        self.after_user_op();
+        self.sweep();
         sent
     }
 
@@ -258,7 +256,7 @@ impl SocketCore {
         if matches!(msg, Ok(Some(_))) {
             self.recv_since_send = true;
         }
-        self.after_user_op();
+        self.sweep();
         msg
     }
 
@@ -279,7 +277,7 @@ impl SocketCore {
             pollin: self.prefetched.is_some(),
             pollout: !owes_recv && self.pattern.can_send(&self.pipes),
         };
-        self.after_user_op();
+        self.sweep();
         events
     }
 
@@ -289,22 +287,13 @@ impl SocketCore {
 
     pub(crate) fn subscribe(&mut self, topic: &[u8], subscribe: bool) -> Result<()> {
         let result = self.pattern.subscribe(&mut self.pipes, topic, subscribe);
-        self.after_user_op();
-        result
-    }
-
-    fn after_user_op(&mut self) {
         self.sweep();
-        if self.pipes.flush_wanted && !self.flush_requested {
-            self.flush_requested = true;
-            self.io.request_flush(self.id);
-        }
-        self.pipes.flush_wanted = false;
+        result
     }
 
     fn has_pending_output(&self) -> bool {
         self.pipes.slab.iter().any(|(_, p)| match &p.kind {
-            PipeKind::Stream(s) => !s.out.is_empty() || !s.pending.is_empty() || s.writing,
+            PipeKind::Stream(s) => !s.is_idle(),
             PipeKind::Inproc(_) => false,
         })
     }
