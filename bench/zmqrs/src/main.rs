@@ -171,6 +171,7 @@ async fn remote_lat(connect_to: &str, size: usize, roundtrips: u64) -> Result<()
 /// A buffer of `size` zero bytes, made as libzmq's perf programs make theirs (an allocation,
 /// then a memset); `vec![0; size]` would ask for `calloc`, which glibc serves without its
 /// per-thread cache.
+#[allow(clippy::slow_vector_initialization)] // calloc is what this avoids
 fn zeroed(size: usize) -> Vec<u8> {
     let mut buf = Vec::with_capacity(size);
     buf.resize(size, 0);

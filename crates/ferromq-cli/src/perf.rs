@@ -154,6 +154,7 @@ fn send_all(socket: &Socket, size: usize, count: u64) -> ferromq::Result<()> {
 /// A buffer of `size` zero bytes, made as libzmq's perf programs make theirs (an allocation,
 /// then a memset). `vec![0; size]` would ask for `calloc`, which glibc serves without its
 /// per-thread cache: a slower allocation than either other program pays.
+#[allow(clippy::slow_vector_initialization)] // calloc is what this avoids
 fn zeroed(size: usize) -> Vec<u8> {
     let mut buf = Vec::with_capacity(size);
     buf.resize(size, 0);
