@@ -17,8 +17,9 @@ use crate::wire::{message, Order, Request};
 pub fn run(part: Part) -> Result<(), String> {
     let life = env_num("TRADING_ORDER_LIFE", 50)?.max(1) as u32;
     let router = part.bind(SocketType::Router)?;
-    part.register("exchange", &router)?;
+    // Ready only once in the market, as the gateway (see there).
     let mut market = Market::join(&part, &[])?;
+    part.register("exchange", &router)?;
     let mut book = Book::default();
     let mut gateway: Option<Bytes> = None;
     let (mut orders, mut fills, mut expired) = (0u64, 0u64, 0u64);

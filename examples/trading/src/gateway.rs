@@ -75,9 +75,11 @@ pub fn run(part: Part) -> Result<(), String> {
     let recorder = part.connect(SocketType::Push, "recorder")?;
     let orders = part.bind(SocketType::Router)?;
     let fills = part.bind(SocketType::Pub)?;
+    // Ready (registered) only once in the market: the strategies start after the gateway,
+    // and the feed starts once they are ready, so no tick can pass the gateway by.
+    let market = Market::join(&part, &[])?;
     part.register("orders", &orders)?;
     part.register("fills", &fills)?;
-    let market = Market::join(&part, &[])?;
     println!(
         "limits: position {}, {} orders a second, price band {} bps",
         limits.max_position, limits.max_rate, limits.band_bps
@@ -111,22 +113,24 @@ pub fn run(part: Part) -> Result<(), String> {
 
 impl Gateway {
     fn wait(&mut self) -> Result<(), String> {
-        let (o, x, m) = (0, 1, 2);
+        let (o, x) = (0, 1);
         let ready = wait_any(
             &[&self.orders, &self.exchange, &self.market.sub],
             std::time::Duration::from_millis(100),
         )?;
-        for index in ready {
-            if index == m {
-                self.market.drain();
-            } else if index == x {
-                while let Ok(msg) = self.exchange.try_recv() {
-                    self.on_exchange(texts(&msg))?;
-                }
-            } else if index == o {
-                while let Ok(msg) = self.orders.try_recv() {
-                    self.on_strategy(Request::parse(msg))?;
-                }
+        // The market first: an order is judged against every tick that arrived before it,
+        // whichever socket the wait reported first.
+        if !ready.is_empty() {
+            self.market.drain();
+        }
+        if ready.contains(&x) {
+            while let Ok(msg) = self.exchange.try_recv() {
+                self.on_exchange(texts(&msg))?;
+            }
+        }
+        if ready.contains(&o) {
+            while let Ok(msg) = self.orders.try_recv() {
+                self.on_strategy(Request::parse(msg))?;
             }
         }
         Ok(())
