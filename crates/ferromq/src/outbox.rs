@@ -74,8 +74,11 @@ pub(crate) enum Written {
     Drained {
         tell: bool,
     },
-    /// One batch is written and more was queued meanwhile: the writer goes on later.
-    More,
+    /// The writer stays: it wrote one batch and more was queued meanwhile, or (`wrote` false)
+    /// it found nothing to write and was asked to stay a while for more.
+    More {
+        wrote: bool,
+    },
     /// The stream is full: the rest waits for room.
     Blocked,
     Failed(io::Error),
@@ -88,7 +91,7 @@ impl Written {
     pub(crate) fn concerns_socket(&self) -> bool {
         !matches!(
             self,
-            Written::Drained { tell: false } | Written::More | Written::Stale
+            Written::Drained { tell: false } | Written::More { .. } | Written::Stale
         )
     }
 }
@@ -163,21 +166,25 @@ impl Outbox {
 
     /// Writes, as the writer `claim` made the caller, until the queue is empty or the stream
     /// is full, or after one batch when `once` (an event loop that has other work between
-    /// batches, which also gives the batches time to grow). The socket's lock must not be
-    /// held: others queue meanwhile.
-    pub(crate) fn write_out(&self, once: bool) -> Written {
+    /// batches, which also gives the batches time to grow). With `stay`, a writer that finds
+    /// the queue empty stays the writer, so that a sender that goes on does not have to ask
+    /// for a new one. The socket's lock must not be held: others queue meanwhile.
+    pub(crate) fn write_out(&self, once: bool, stay: bool) -> Written {
         let mut st = self.state();
-        let mut first = true;
+        let mut wrote = false;
         loop {
             if st.queue.is_empty() {
+                if stay {
+                    return Written::More { wrote };
+                }
                 st.writer = Writer::Idle;
                 let tell = std::mem::take(&mut st.tell_drained);
                 return Written::Drained { tell };
             }
-            if once && !first {
-                return Written::More;
+            if once && wrote {
+                return Written::More { wrote };
             }
-            first = false;
+            wrote = true;
             let Some(stream) = st.stream.clone() else {
                 st.writer = Writer::Idle;
                 return Written::Stale;
@@ -216,7 +223,7 @@ impl Outbox {
     /// Claims and writes on this thread, for what must go before anything else happens (a
     /// handshake's last words before closing). `None` when another writer is out.
     pub(crate) fn write_now(&self) -> Option<Written> {
-        self.claim(true).then(|| self.write_out(false))
+        self.claim(true).then(|| self.write_out(false, false))
     }
 }
 
@@ -252,7 +259,10 @@ mod tests {
             queued += 1;
         }
         assert!(out.outbox.claim(false));
-        assert!(matches!(out.outbox.write_out(false), Written::Blocked));
+        assert!(matches!(
+            out.outbox.write_out(false, false),
+            Written::Blocked
+        ));
         // Queued meanwhile: a producer does not restart a blocked writer, a readiness event does.
         out.push_message(&body(queued));
         queued += 1;
@@ -266,7 +276,7 @@ mod tests {
         let mut buf = vec![0u8; 64 * 1024];
         while got.len() < expected.len() {
             if out.outbox.claim(true) {
-                let _ = out.outbox.write_out(false);
+                let _ = out.outbox.write_out(false, false);
             }
             let n = theirs.read(&mut buf).unwrap();
             got.extend_from_slice(&buf[..n]);
@@ -287,7 +297,7 @@ mod tests {
         let epoch = signal.epoch();
         assert!(out.outbox.claim(false));
         assert!(matches!(
-            out.outbox.write_out(true),
+            out.outbox.write_out(true, false),
             Written::Drained { tell: false }
         ));
         assert!(signal.epoch() > epoch, "the full sender was not woken");
@@ -300,7 +310,7 @@ mod tests {
         out.push_message(&body(0));
         assert!(out.outbox.claim(false));
         out.clear();
-        assert!(!out.outbox.write_out(false).concerns_socket());
+        assert!(!out.outbox.write_out(false, false).concerns_socket());
         // The outbox held the last handle on the stream: the peer sees it close, with no byte.
         assert_eq!((&theirs).read(&mut [0u8; 16]).unwrap(), 0);
         // The next connection starts with an empty outbox and no writer.

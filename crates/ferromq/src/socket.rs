@@ -16,7 +16,6 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::inproc::InprocEnd;
 use crate::io_thread::IoShared;
 use crate::message::Message;
-use crate::outbox::{Outbox, Written};
 use crate::pattern::Sent;
 use crate::signal::Signal;
 use crate::waiter::Waiter;
@@ -53,7 +52,7 @@ impl SocketShared {
         while let Some((key, outbox)) = core.next_write() {
             // Another thread may use the socket while this one is in the kernel.
             drop(core);
-            let written = outbox.write_out(false);
+            let written = outbox.write_out(false, false);
             core = self.lock();
             if written.concerns_socket() {
                 core.written(key, written);
@@ -69,17 +68,6 @@ impl SocketShared {
 
     pub(crate) fn handle_event(&self, key: u32, readable: bool, writable: bool) {
         self.with_core(|core| core.handle_event(key, readable, writable));
-    }
-
-    /// Writes one batch from an outbox the I/O thread was asked to write; the socket hears
-    /// of it only when it must (see `Written::concerns_socket`). Returns whether more waits.
-    pub(crate) fn handle_write(&self, key: usize, outbox: &Outbox) -> bool {
-        let written = outbox.write_out(true);
-        if written.concerns_socket() {
-            self.with_core(|core| core.written(key, written));
-            return false;
-        }
-        matches!(written, Written::More)
     }
 
     pub(crate) fn handle_resolved(&self, lookup: crate::io_thread::Lookup) {
