@@ -27,8 +27,15 @@ const MAX_READ: usize = 256 * 1024;
 /// Reads go into the input buffer's free room while it has at least this much. Frames are
 /// slices of that buffer, so a fresh one for every read would cost an allocation per read.
 const MIN_ROOM: usize = 8 * 1024;
-/// Frame bodies at least this large are written from their own buffer instead of copied.
+/// Frame bodies at least this large are written from their own buffer instead of copied,
+/// and read into a buffer of their own size.
 const LARGE_FRAME: usize = 8 * 1024;
+/// Frames up to this size are read into a buffer of exactly their size once their header is
+/// in: no more than one read may take anyway. A larger one grows its buffer read by read, as
+/// the bytes arrive, so that a length a peer announces is never allocated before it is sent.
+const OWN_BUFFER_MAX: usize = MAX_READ;
+/// The longest frame header of any framing (ZMTP 1.0: 0xFF, 8 bytes of length, flags).
+const MAX_HEADER: usize = 10;
 /// At most this many buffers go into one vectored write.
 const MAX_IOV: usize = 64;
 
@@ -399,6 +406,8 @@ pub(crate) struct Connection {
     pub handshake_deadline: Option<Instant>,
     pub peer_address: String,
     read_size: usize,
+    /// The last frame was read into a buffer of its own: the next header is read by itself.
+    after_large: bool,
     heartbeat: Heartbeat,
     /// When the next PING is due.
     next_ping: Option<Instant>,
@@ -449,6 +458,7 @@ impl Connection {
             partial: Message::new(),
             peer_address,
             read_size: READ_SIZE,
+            after_large: false,
             heartbeat: options.heartbeat,
             next_ping: None,
             answer_by: None,
@@ -582,15 +592,33 @@ impl Connection {
             if rcvhwm != 0 && inq.len() >= rcvhwm {
                 return progress;
             }
-            let wanted = self
-                .decoder
-                .needed(&self.inbuf)
-                .saturating_sub(self.inbuf.len());
-            let chunk = wanted.clamp(self.read_size, MAX_READ);
-            if self.inbuf.capacity() - self.inbuf.len() < chunk.min(MIN_ROOM) {
-                self.inbuf.reserve(chunk);
-            }
-            let chunk = chunk.min(self.inbuf.capacity() - self.inbuf.len());
+            let needed = self.decoder.needed(&self.inbuf);
+            let wanted = needed.saturating_sub(self.inbuf.len());
+            let active = self.is_active();
+            let (chunk, adapt) = if active && (LARGE_FRAME..=OWN_BUFFER_MAX).contains(&needed) {
+                // A large frame whose header is in: the rest goes into a buffer of the frame's
+                // own size, which the frame then owns alone. The allocator reuses such buffers
+                // from frame to frame, where a buffer shared by several frames outlives its
+                // read and each read would take fresh pages; and no copy is made as the frame
+                // grows. The next header is then read by itself.
+                if self.inbuf.capacity() - self.inbuf.len() < wanted {
+                    let mut own = BytesMut::with_capacity(needed);
+                    own.extend_from_slice(&self.inbuf);
+                    self.inbuf = own;
+                }
+                self.after_large = true;
+                (wanted, false)
+            } else if active && self.after_large && self.inbuf.is_empty() {
+                self.after_large = false;
+                self.inbuf = BytesMut::with_capacity(MAX_HEADER);
+                (MAX_HEADER, false)
+            } else {
+                let chunk = wanted.clamp(self.read_size, MAX_READ);
+                if self.inbuf.capacity() - self.inbuf.len() < chunk.min(MIN_ROOM) {
+                    self.inbuf.reserve(chunk);
+                }
+                (chunk.min(self.inbuf.capacity() - self.inbuf.len()), true)
+            };
             let result = self.stream.read_buf(&mut self.inbuf, chunk);
             if matches!(result, Ok(n) if n > 0)
                 && (self.answer_by.is_some() || self.expires.is_some())
@@ -605,8 +633,10 @@ impl Connection {
                 }
                 // A full read says more is waiting: read more at a time, up to MAX_READ, and
                 // less again when reads come back half empty.
-                Ok(n) if n == chunk => self.read_size = (self.read_size * 2).min(MAX_READ),
-                Ok(n) if n < chunk / 2 => self.read_size = (self.read_size / 2).max(READ_SIZE),
+                Ok(n) if adapt && n == chunk => self.read_size = (self.read_size * 2).min(MAX_READ),
+                Ok(n) if adapt && n < chunk / 2 => {
+                    self.read_size = (self.read_size / 2).max(READ_SIZE)
+                }
                 Ok(_) => {}
                 Err(e) => match e.kind() {
                     io::ErrorKind::WouldBlock => return progress,

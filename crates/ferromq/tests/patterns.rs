@@ -290,6 +290,42 @@ fn a_stream_through_a_small_send_buffer_arrives_whole_and_in_order() {
     }
 }
 
+/// Frames either side of the size read into a buffer of their own (8 KiB to 256 KiB, see
+/// `connection.rs`), mixed with small ones, arrive whole and in order.
+#[test]
+fn large_frames_of_every_kind_arrive_whole_and_in_order() {
+    for t in [Transport::Tcp, Transport::IpcPath] {
+        let ctx = Context::new();
+        let pull = socket(&ctx, SocketType::Pull);
+        let push = socket(&ctx, SocketType::Push);
+        t.link(&pull, &[&push]);
+        let sizes = [
+            8_191, 8_192, 1, 65_536, 262_143, 262_144, 262_145, 0, 600_000, 2,
+        ];
+        let body = move |i: usize| vec![(i % 251) as u8; sizes[i % sizes.len()]];
+        const COUNT: usize = 200;
+        let sender = std::thread::spawn(move || {
+            for i in 0..COUNT {
+                let frames = vec![bytes::Bytes::from(body(i)), bytes::Bytes::from(body(i + 1))];
+                push.send(Message::from(frames))
+                    .unwrap_or_else(|e| panic!("{t:?}: send {i}: {e}"));
+            }
+            push
+        });
+        for i in 0..COUNT {
+            let msg = pull
+                .recv()
+                .unwrap_or_else(|e| panic!("{t:?}: message {i}: {e}"));
+            let frames: Vec<&[u8]> = msg.iter().map(|f| &f[..]).collect();
+            assert!(
+                frames == [&body(i)[..], &body(i + 1)[..]],
+                "{t:?}: message {i} broken or out of order"
+            );
+        }
+        drop(sender.join().expect("the sender"));
+    }
+}
+
 #[test]
 fn a_push_that_sends_and_closes_at_once_still_delivers() {
     over_each_transport(|t| {
