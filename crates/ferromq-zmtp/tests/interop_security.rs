@@ -26,8 +26,14 @@ import os, sys, threading, zmq
 from zmq.auth.thread import ThreadAuthenticator
 from zmq.utils.monitor import recv_monitor_message
 
+printing = threading.Lock()
+
 def out(*words):
-    print(*words, flush=True)
+    # One write per line under a lock: the monitor's thread prints too, and print() writes
+    # its words one by one, so two lines could mix.
+    with printing:
+        sys.stdout.write(" ".join(map(str, words)) + "\n")
+        sys.stdout.flush()
 
 def exit_when_stdin_closes():
     sys.stdin.read()
