@@ -301,6 +301,14 @@ impl OutBuffer {
     }
 }
 
+impl Drop for OutBuffer {
+    /// A writer still out (the I/O thread may hold the outbox for a few more turns) must not
+    /// go on writing for a pipe that is gone, nor keep its stream open.
+    fn drop(&mut self) {
+        self.outbox.detach();
+    }
+}
+
 /// ZMTP 3.1 heartbeats (RFC 37 PING and PONG), from the socket's options.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Heartbeat {

@@ -317,4 +317,15 @@ mod tests {
         assert!(out.outbox.is_idle());
         assert!(!out.outbox.claim(true));
     }
+
+    #[test]
+    fn a_pipe_dropped_while_its_writer_is_out_lets_the_stream_close() {
+        let (mut out, theirs, _) = outbox();
+        out.push_message(&body(0));
+        assert!(out.outbox.claim(false));
+        let writer = Arc::clone(&out.outbox);
+        drop(out);
+        assert!(!writer.write_out(true, false).concerns_socket());
+        assert_eq!((&theirs).read(&mut [0u8; 16]).unwrap(), 0);
+    }
 }

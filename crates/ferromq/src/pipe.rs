@@ -256,12 +256,13 @@ impl Pipes {
 
     /// Takes the next outbox this thread is to write.
     pub(crate) fn next_write(&mut self) -> Option<(usize, Arc<Outbox>)> {
-        let key = self.to_write.pop()?;
-        match self.slab.get(key).map(|p| &p.kind) {
-            Some(PipeKind::Stream(s)) => Some((key, Arc::clone(&s.out.outbox))),
-            // Gone while claimed: its outbox went with it.
-            _ => self.next_write(),
+        while let Some(key) = self.to_write.pop() {
+            // A pipe gone while claimed took its outbox with it.
+            if let Some(PipeKind::Stream(s)) = self.slab.get(key).map(|p| &p.kind) {
+                return Some((key, Arc::clone(&s.out.outbox)));
+            }
         }
+        None
     }
 
     /// Takes a writer's news: a failed write kills the pipe; a drained one lets a conflated
