@@ -212,6 +212,11 @@ impl Gateway {
                 detail: format!("the market closed before order {}", order.id),
             }),
             Ok(order) => {
+                if !self.market.quotes.contains_key(&order.instrument) {
+                    // The strategy may have priced it from a snapshot taken after a tick that
+                    // has not reached this stream yet: ask the feed before refusing.
+                    self.market.refresh()?;
+                }
                 let now = Instant::now();
                 let quote = self.market.quotes.get(&order.instrument).copied();
                 let exposure = account.exposure(&order.instrument);

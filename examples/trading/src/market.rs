@@ -32,6 +32,9 @@ pub enum Update {
 /// The quotes a part knows, kept up to date from the feed.
 pub struct Market {
     pub sub: Socket,
+    /// The feed's snapshot service, and the request that asks it for these instruments.
+    snapshot: Socket,
+    request: Vec<String>,
     pub quotes: BTreeMap<String, Quote>,
     /// The sequence number of the last update applied.
     pub seq: u64,
@@ -64,41 +67,39 @@ impl Market {
         snapshot.set_linger(Some(Duration::ZERO)).ok();
         let mut request = vec!["SNAPSHOT".to_owned()];
         request.extend(instruments.iter().cloned());
-        snapshot
-            .send(message(&request))
-            .map_err(|e| e.to_string())?;
-        let reply = snapshot
-            .recv()
-            .map_err(|e| format!("no snapshot from the feed: {e}"))?;
-        let mut market = Market::from_snapshot(sub, &texts(&reply))?;
+        let mut market = Market {
+            sub,
+            snapshot,
+            request,
+            quotes: BTreeMap::new(),
+            seq: 0,
+            ended: false,
+        };
+        market.refresh()?;
         if let Some(first) = first {
             market.apply(&first);
         }
         Ok(market)
     }
 
-    /// `SNAPSHOT seq open|ended (instrument bid ask)...`
-    fn from_snapshot(sub: Socket, frames: &[String]) -> Result<Market, String> {
-        let bad = || format!("a malformed snapshot: {frames:?}");
-        let [kind, seq, state, rest @ ..] = frames else {
-            return Err(bad());
-        };
-        if kind != "SNAPSHOT" || rest.len() % 3 != 0 {
-            return Err(bad());
+    /// Asks the feed for its state and takes it when it is newer than what the stream has
+    /// brought. A part that hears of a quote from elsewhere (an order priced from another
+    /// part's snapshot) may be ahead of its own stream: the feed is not.
+    pub fn refresh(&mut self) -> Result<(), String> {
+        self.snapshot
+            .send(message(&self.request))
+            .map_err(|e| e.to_string())?;
+        let reply = self
+            .snapshot
+            .recv()
+            .map_err(|e| format!("no snapshot from the feed: {e}"))?;
+        let (seq, ended, quotes) = parse_snapshot(&texts(&reply))?;
+        if seq > self.seq {
+            self.seq = seq;
+            self.quotes = quotes;
         }
-        let mut quotes = BTreeMap::new();
-        for triple in rest.chunks(3) {
-            let (Ok(bid), Ok(ask)) = (triple[1].parse(), triple[2].parse()) else {
-                return Err(bad());
-            };
-            quotes.insert(triple[0].clone(), Quote { bid, ask });
-        }
-        Ok(Market {
-            sub,
-            quotes,
-            seq: seq.parse().map_err(|_| bad())?,
-            ended: state == "ended",
-        })
+        self.ended |= ended;
+        Ok(())
     }
 
     /// Applies one message from the feed: `instrument seq bid ask`, or `END seq`.
@@ -141,4 +142,24 @@ impl Market {
         }
         (ticked, ended)
     }
+}
+
+/// `SNAPSHOT seq open|ended (instrument bid ask)...`: the sequence number, whether the tick
+/// file has ended, and the quotes.
+fn parse_snapshot(frames: &[String]) -> Result<(u64, bool, BTreeMap<String, Quote>), String> {
+    let bad = || format!("a malformed snapshot: {frames:?}");
+    let [kind, seq, state, rest @ ..] = frames else {
+        return Err(bad());
+    };
+    if kind != "SNAPSHOT" || rest.len() % 3 != 0 {
+        return Err(bad());
+    }
+    let mut quotes = BTreeMap::new();
+    for triple in rest.chunks(3) {
+        let (Ok(bid), Ok(ask)) = (triple[1].parse(), triple[2].parse()) else {
+            return Err(bad());
+        };
+        quotes.insert(triple[0].clone(), Quote { bid, ask });
+    }
+    Ok((seq.parse().map_err(|_| bad())?, state == "ended", quotes))
 }
