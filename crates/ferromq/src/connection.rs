@@ -71,7 +71,7 @@ impl Chunk {
 
 /// Encoded bytes waiting to be written: large bodies by reference in `chunks`, and the newest
 /// small frames packed into `tail`, which is always written last. A writer takes a whole queue
-/// out of its socket and writes it without holding the socket's lock.
+/// out of its connection's outbox and writes it without holding any lock.
 #[derive(Debug, Default)]
 pub(crate) struct OutQueue {
     chunks: VecDeque<Chunk>,
