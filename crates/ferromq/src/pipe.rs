@@ -234,17 +234,8 @@ impl Pipes {
     }
 
     fn claimed(&mut self, key: usize, resume: bool) -> Option<&Arc<Outbox>> {
-        let pipe = self.slab.get_mut(key)?;
-        let PipeKind::Stream(s) = &mut pipe.kind else {
-            return None;
-        };
-        if pipe.dead.is_some() || s.conn.as_ref().is_none_or(Connection::is_connecting) {
-            return None;
-        }
-        if let Some(reason) = s.out.broken.take() {
-            pipe.dead = Some(Closed::ProtocolError(reason));
-            return None;
-        }
+        let pipe = self.slab.get_mut(key).filter(|p| p.dead.is_none())?;
+        let s = writable(pipe)?;
         s.out.outbox.claim(resume).then_some(&s.out.outbox)
     }
 
@@ -271,26 +262,10 @@ impl Pipes {
         let Some(pipe) = self.slab.get_mut(key) else {
             return;
         };
-        let PipeKind::Stream(s) = &mut pipe.kind else {
-            return;
-        };
-        match written {
-            Written::Failed(e) => {
-                pipe.dead = Closed::disconnected(format!("write failed: {e}"));
-            }
-            Written::Drained { .. } if s.conn.as_ref().is_some_and(Connection::is_active) => {
-                if !s.pending.is_empty() {
-                    // A conflated message waited for the previous one to be written.
-                    while let Some(msg) = s.pending.pop_front() {
-                        s.out.push_message(&msg);
-                    }
-                    self.queued(key);
-                } else if s.closing && s.out.outbox.is_idle() {
-                    s.redial = None;
-                    pipe.dead = Closed::disconnected("closed by this side");
-                }
-            }
-            _ => {}
+        if let Written::Failed(e) = written {
+            pipe.dead = Closed::disconnected(format!("write failed: {e}"));
+        } else if matches!(written, Written::Drained { .. }) && drained(pipe) {
+            self.queued(key);
         }
     }
 
@@ -525,37 +500,62 @@ fn resume_reading(s: &mut StreamPipe, rcvhwm: usize) -> Progress {
 /// marks the pipe dead when the stream fails, or when it was to close once written. Returns
 /// whether the write blocked with bytes left, which must then be watched for room.
 pub(crate) fn flush_stream(pipe: &mut Pipe) -> bool {
-    let PipeKind::Stream(s) = &mut pipe.kind else {
+    let Some(s) = writable(pipe) else {
         return false;
     };
+    let outbox = Arc::clone(&s.out.outbox);
+    loop {
+        match outbox.write_now() {
+            Some(Written::Failed(e)) => {
+                pipe.dead = Closed::disconnected(format!("write failed: {e}"));
+                return false;
+            }
+            Some(Written::Blocked) => return true,
+            Some(Written::Drained { .. }) => {
+                if !drained(pipe) {
+                    return false;
+                }
+            }
+            _ => return false,
+        }
+    }
+}
+
+/// A stream pipe that can be written now: connected (its handshake may still be going on)
+/// and with its encoder sound. A pipe whose CURVE sealing failed is marked dead instead.
+fn writable(pipe: &mut Pipe) -> Option<&StreamPipe> {
+    let PipeKind::Stream(s) = &mut pipe.kind else {
+        return None;
+    };
     if s.conn.as_ref().is_none_or(Connection::is_connecting) {
-        return false;
+        return None;
     }
     if let Some(reason) = s.out.broken.take() {
         pipe.dead = Some(Closed::ProtocolError(reason));
+        return None;
+    }
+    Some(s)
+}
+
+/// After a writer has emptied a stream pipe's outbox: a conflated message that waited for it
+/// is queued (returns true: it needs writing), or a STREAM peer that was to close once
+/// written is closed.
+fn drained(pipe: &mut Pipe) -> bool {
+    let PipeKind::Stream(s) = &mut pipe.kind else {
+        return false;
+    };
+    if !s.conn.as_ref().is_some_and(Connection::is_active) {
         return false;
     }
-    let mut written = s.out.outbox.write_now();
-    let active = s.conn.as_ref().is_some_and(Connection::is_active);
-    if matches!(written, Some(Written::Drained { .. })) && !s.pending.is_empty() && active {
-        // A conflated message waited for the previous one to be written.
+    if !s.pending.is_empty() {
         while let Some(msg) = s.pending.pop_front() {
             s.out.push_message(&msg);
         }
-        written = s.out.outbox.write_now();
+        return true;
     }
-    match written {
-        Some(Written::Failed(e)) => {
-            pipe.dead = Closed::disconnected(format!("write failed: {e}"));
-            false
-        }
-        Some(Written::Blocked) => true,
-        _ => {
-            if s.closing && s.out.outbox.is_idle() {
-                s.redial = None;
-                pipe.dead = Closed::disconnected("closed by this side");
-            }
-            false
-        }
+    if s.closing && s.out.outbox.is_idle() {
+        s.redial = None;
+        pipe.dead = Closed::disconnected("closed by this side");
     }
+    false
 }

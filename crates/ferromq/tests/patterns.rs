@@ -254,40 +254,44 @@ fn a_stream_through_a_small_send_buffer_arrives_whole_and_in_order() {
         push.set_sndbuf(Some(16 * 1024)).unwrap();
         push.set_sndhwm(100).unwrap();
         t.link(&pull, &[&push]);
-        const COUNT: u32 = 3_000;
         // Empty, packed small frames, and large ones written from their own buffers, mixed in
-        // one stream.
-        let body = |i: u32| vec![i as u8; [0, 1, 31, 33, 8_191, 8_192, 20_000][i as usize % 7]];
-        let sender = std::thread::spawn(move || {
-            for i in 0..COUNT {
-                push.send(Message::from(vec![
-                    bytes::Bytes::from(i.to_be_bytes().to_vec()),
-                    bytes::Bytes::from(body(i)),
-                ]))
-                .unwrap_or_else(|e| panic!("{t:?}: send {i}: {e}"));
-            }
-            push
-        });
-        for i in 0..COUNT {
-            let msg = pull
-                .recv()
-                .unwrap_or_else(|e| panic!("{t:?}: message {i} of {COUNT}: {e}"));
-            let frames: Vec<&[u8]> = msg.iter().map(|f| &f[..]).collect();
-            assert_eq!(
-                frames.len(),
-                2,
-                "{t:?}: message {i} has {} frames",
-                frames.len()
-            );
-            assert_eq!(
-                frames[0],
-                i.to_be_bytes(),
-                "{t:?}: message {i} out of order"
-            );
-            assert!(frames[1] == body(i), "{t:?}: message {i}: body broken");
-        }
-        drop(sender.join().expect("the sender"));
+        // one stream, each after its number.
+        let sizes = [0, 1, 31, 33, 8_191, 8_192, 20_000];
+        let message = move |i: usize| {
+            let body = vec![i as u8; sizes[i % sizes.len()]];
+            Message::from(vec![(i as u32).to_be_bytes().to_vec(), body])
+        };
+        arrive_whole_and_in_order(t, push, &pull, 3_000, message);
     }
+}
+
+/// Sends `count` messages made by `message` from a thread of its own, and checks that `pull`
+/// receives each of them whole and in order.
+fn arrive_whole_and_in_order(
+    t: Transport,
+    push: Socket,
+    pull: &Socket,
+    count: usize,
+    message: impl Fn(usize) -> Message + Clone + Send + 'static,
+) {
+    let make = message.clone();
+    let sender = std::thread::spawn(move || {
+        for i in 0..count {
+            push.send(make(i))
+                .unwrap_or_else(|e| panic!("{t:?}: send {i}: {e}"));
+        }
+        push
+    });
+    for i in 0..count {
+        let msg = pull
+            .recv()
+            .unwrap_or_else(|e| panic!("{t:?}: message {i} of {count}: {e}"));
+        assert!(
+            msg == message(i),
+            "{t:?}: message {i} broken or out of order"
+        );
+    }
+    drop(sender.join().expect("the sender"));
 }
 
 /// Frames either side of the size read into a buffer of their own (8 KiB to 256 KiB, see
@@ -303,26 +307,8 @@ fn large_frames_of_every_kind_arrive_whole_and_in_order() {
             8_191, 8_192, 1, 65_536, 262_143, 262_144, 262_145, 0, 600_000, 2,
         ];
         let body = move |i: usize| vec![(i % 251) as u8; sizes[i % sizes.len()]];
-        const COUNT: usize = 200;
-        let sender = std::thread::spawn(move || {
-            for i in 0..COUNT {
-                let frames = vec![bytes::Bytes::from(body(i)), bytes::Bytes::from(body(i + 1))];
-                push.send(Message::from(frames))
-                    .unwrap_or_else(|e| panic!("{t:?}: send {i}: {e}"));
-            }
-            push
-        });
-        for i in 0..COUNT {
-            let msg = pull
-                .recv()
-                .unwrap_or_else(|e| panic!("{t:?}: message {i}: {e}"));
-            let frames: Vec<&[u8]> = msg.iter().map(|f| &f[..]).collect();
-            assert!(
-                frames == [&body(i)[..], &body(i + 1)[..]],
-                "{t:?}: message {i} broken or out of order"
-            );
-        }
-        drop(sender.join().expect("the sender"));
+        let message = move |i: usize| Message::from(vec![body(i), body(i + 1)]);
+        arrive_whole_and_in_order(t, push, &pull, 200, message);
     }
 }
 
