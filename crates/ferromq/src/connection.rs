@@ -18,6 +18,7 @@ use ferromq_zmtp::{
 use crate::message::{Message, PeerMetadata};
 use crate::outbox::{Outbox, Written};
 use crate::signal::Signal;
+use crate::spare_buffers::SpareBuffers;
 use crate::transport::Stream;
 
 /// Bytes asked of the kernel per read at first.
@@ -416,6 +417,10 @@ pub(crate) struct Connection {
     read_size: usize,
     /// The last frame was read into a buffer of its own: the next header is read by itself.
     after_large: bool,
+    /// Buffers large frames were read into, to read the next ones into once they are free.
+    spares: SpareBuffers,
+    /// The input buffer is one of those, taken for a frame of this size.
+    inbuf_spare: Option<usize>,
     heartbeat: Heartbeat,
     /// When the next PING is due.
     next_ping: Option<Instant>,
@@ -467,6 +472,8 @@ impl Connection {
             peer_address,
             read_size: READ_SIZE,
             after_large: false,
+            spares: SpareBuffers::default(),
+            inbuf_spare: None,
             heartbeat: options.heartbeat,
             next_ping: None,
             answer_by: None,
@@ -610,15 +617,19 @@ impl Connection {
                 // read and each read would take fresh pages; and no copy is made as the frame
                 // grows. The next header is then read by itself.
                 if self.inbuf.capacity() - self.inbuf.len() < wanted {
-                    let mut own = BytesMut::with_capacity(needed);
+                    let mut own = self.spares.take(needed);
                     own.extend_from_slice(&self.inbuf);
                     self.inbuf = own;
+                    self.inbuf_spare = Some(needed);
                 }
                 self.after_large = true;
                 (wanted, false)
             } else if active && self.after_large && self.inbuf.is_empty() {
                 self.after_large = false;
-                self.inbuf = BytesMut::with_capacity(MAX_HEADER);
+                let used = std::mem::replace(&mut self.inbuf, BytesMut::with_capacity(MAX_HEADER));
+                if let Some(size) = self.inbuf_spare.take() {
+                    self.spares.keep(used, size);
+                }
                 (MAX_HEADER, false)
             } else {
                 let chunk = wanted.clamp(self.read_size, MAX_READ);

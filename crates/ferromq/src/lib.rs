@@ -39,6 +39,7 @@ mod reactor;
 mod signal;
 mod socket;
 mod socket_options;
+mod spare_buffers;
 #[cfg(feature = "tokio")]
 mod tokio_socket;
 mod transport;

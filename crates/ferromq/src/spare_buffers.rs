@@ -1,0 +1,101 @@
+//! Receive buffers for large frames, used again once the user has dropped the frame.
+//!
+//! A large frame is read into a buffer of its own and handed to the user as a slice of it,
+//! without a copy. A fresh buffer of that size comes from the kernel as fresh pages, which the
+//! receiver pays for in page faults and in clearing them, and the allocator gives large freed
+//! blocks back to the kernel soon after. So a connection keeps a handle on each buffer it
+//! read a large frame into, and takes the buffer back without allocating once the frame is gone
+//! (`BytesMut::try_reclaim` succeeds only when no frame shares the buffer any more).
+
+use std::collections::VecDeque;
+
+use bytes::BytesMut;
+
+/// The most a connection keeps in buffers waiting for their frames to be dropped: enough for
+/// the frames of a few full reads that the user holds in the queue meanwhile.
+const KEEP_BYTES: usize = 8 * 1024 * 1024;
+
+#[derive(Debug, Default)]
+pub(crate) struct SpareBuffers {
+    /// Buffers with their sizes, oldest (the likeliest to be free again) first.
+    kept: VecDeque<(BytesMut, usize)>,
+    bytes: usize,
+}
+
+impl SpareBuffers {
+    /// An empty buffer with room for `size` bytes: a kept one whose frames are all gone, or a
+    /// new one.
+    pub(crate) fn take(&mut self, size: usize) -> BytesMut {
+        let free = self
+            .kept
+            .iter_mut()
+            .position(|(buf, kept)| *kept >= size && buf.try_reclaim(*kept));
+        match free.and_then(|i| self.kept.remove(i)) {
+            Some((buf, kept)) => {
+                self.bytes -= kept;
+                buf
+            }
+            None => BytesMut::with_capacity(size),
+        }
+    }
+
+    /// Keeps a handle on `buf`, from which frames have been split, to take it back later.
+    /// `size` is what it was taken with. The oldest handles go when too much is kept.
+    pub(crate) fn keep(&mut self, buf: BytesMut, size: usize) {
+        if size > KEEP_BYTES {
+            return;
+        }
+        while self.bytes + size > KEEP_BYTES {
+            let Some((_, oldest)) = self.kept.pop_front() else {
+                break;
+            };
+            self.bytes -= oldest;
+        }
+        self.kept.push_back((buf, size));
+        self.bytes += size;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_buffer_comes_back_only_once_its_frame_is_dropped() {
+        let mut spares = SpareBuffers::default();
+        let mut buf = spares.take(100_000);
+        buf.extend_from_slice(&[7u8; 100_000]);
+        let at = buf.as_ptr();
+        let frame = buf.split().freeze();
+        spares.keep(buf, 100_000);
+        // The frame still shares the buffer: taking one makes a new one.
+        let other = spares.take(100_000);
+        assert_ne!(other.as_ptr(), at);
+        drop(frame);
+        let again = spares.take(100_000);
+        assert_eq!(again.as_ptr(), at, "the buffer was not reused");
+        assert!(again.is_empty() && again.capacity() >= 100_000);
+    }
+
+    #[test]
+    fn what_is_kept_stays_under_the_limit() {
+        let mut spares = SpareBuffers::default();
+        let size = 256 * 1024;
+        let mut frames = Vec::new();
+        for _ in 0..2 * KEEP_BYTES / size {
+            let mut buf = spares.take(size);
+            buf.extend_from_slice(&[1u8; 16]);
+            frames.push(buf.split().freeze());
+            spares.keep(buf, size);
+        }
+        assert_eq!(spares.bytes, KEEP_BYTES);
+        assert_eq!(spares.kept.len(), KEEP_BYTES / size);
+        // A smaller request may take a larger free buffer; a larger one never a smaller.
+        drop(frames);
+        let kept = spares.kept.len();
+        assert!(spares.take(size + 1).capacity() > size);
+        assert_eq!(spares.kept.len(), kept, "a smaller buffer was taken");
+        assert!(spares.take(1024).capacity() >= size);
+        assert_eq!(spares.kept.len(), kept - 1);
+    }
+}
