@@ -5,9 +5,8 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use clap::Subcommand;
-use ferromq::{Context, Message, Socket, SocketType};
+use ferromq::{Context, Frame, Message, Socket, SocketType};
 
 /// The subcommands are named after libzmq's programs (local_thr, remote_thr, ...).
 #[derive(Subcommand, Debug)]
@@ -142,23 +141,15 @@ fn print_throughput(size: usize, count: u64, elapsed: Duration) {
     println!("mean throughput: {megabits:.3} [Mb/s]");
 }
 
-/// Sends `count` messages of `size` zero bytes, each in a buffer of its own, as libzmq's
-/// remote_thr does: a shared buffer would make inproc move no bytes at all.
+/// Sends `count` messages of `size` zero bytes, each made afresh as libzmq's remote_thr makes
+/// its own (`zmq_msg_init_size`, then a memset): a short one held inside its frame, a longer
+/// one in a buffer of its own (one shared buffer would make inproc move no bytes at all).
 fn send_all(socket: &Socket, size: usize, count: u64) -> ferromq::Result<()> {
+    let zeros = vec![0u8; size];
     for _ in 0..count {
-        socket.send(zeroed(size))?;
+        socket.send(Frame::copy_from_slice(&zeros))?;
     }
     Ok(())
-}
-
-/// A buffer of `size` zero bytes, made as libzmq's perf programs make theirs (an allocation,
-/// then a memset). `vec![0; size]` would ask for `calloc`, which glibc serves without its
-/// per-thread cache: a slower allocation than either other program pays.
-#[allow(clippy::slow_vector_initialization)] // calloc is what this avoids
-fn zeroed(size: usize) -> Vec<u8> {
-    let mut buf = Vec::with_capacity(size);
-    buf.resize(size, 0);
-    buf
 }
 
 fn local_thr(bind_to: &str, size: usize, count: u64) -> ferromq::Result<()> {
@@ -218,7 +209,7 @@ fn echo(rep: &Socket, size: usize, roundtrips: u64) -> ferromq::Result<()> {
 /// Times `roundtrips` request-reply round trips; prints libzmq's latency lines, where the
 /// latency is one way: half a round trip.
 fn time_round_trips(req: &Socket, size: usize, roundtrips: u64) -> ferromq::Result<()> {
-    let body = Bytes::from(zeroed(size));
+    let body = Frame::from(vec![0u8; size]);
     let mut progress = Progress::new(roundtrips);
     let start = Instant::now();
     for i in 1..=roundtrips {

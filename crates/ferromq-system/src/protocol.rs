@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use ferromq::{Bytes, Message};
+use ferromq::{Frame, Message};
 
 use crate::registry::Route;
 
@@ -40,15 +40,16 @@ pub enum Request {
 pub fn parse(msg: Message) -> Option<(Route, Result<Request, String>)> {
     let mut frames = msg.into_frames().into_iter();
     let peer = frames.next()?;
-    let mut rest: Vec<Bytes> = frames.collect();
+    let mut rest: Vec<Frame> = frames.collect();
     let delimiter = rest.first().is_some_and(|f| f.is_empty());
     if delimiter {
         rest.remove(0);
     }
+    let peer = peer.into_bytes();
     Some((Route { peer, delimiter }, request(&rest)))
 }
 
-fn text(frame: &Bytes, what: &str) -> Result<String, String> {
+fn text(frame: &Frame, what: &str) -> Result<String, String> {
     let s = std::str::from_utf8(frame).map_err(|_| format!("{what} is not UTF-8"))?;
     if s.is_empty() {
         return Err(format!("{what} is empty"));
@@ -56,7 +57,7 @@ fn text(frame: &Bytes, what: &str) -> Result<String, String> {
     Ok(s.to_owned())
 }
 
-fn request(frames: &[Bytes]) -> Result<Request, String> {
+fn request(frames: &[Frame]) -> Result<Request, String> {
     let Some((command, args)) = frames.split_first() else {
         return Err("empty request".into());
     };
@@ -127,12 +128,12 @@ fn request(frames: &[Bytes]) -> Result<Request, String> {
 pub fn reply<I, F>(route: &Route, frames: I) -> Message
 where
     I: IntoIterator<Item = F>,
-    F: Into<Bytes>,
+    F: Into<Frame>,
 {
     let mut msg = Message::new();
     msg.push(route.peer.clone());
     if route.delimiter {
-        msg.push(Bytes::new());
+        msg.push(Frame::new());
     }
     for frame in frames {
         msg.push(frame.into());

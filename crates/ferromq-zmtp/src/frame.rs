@@ -19,6 +19,16 @@ pub enum Frame {
     Command(Command),
 }
 
+/// Where a whole frame lies at the front of a buffer, and what it is (`FrameDecoder::peek`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameHead {
+    /// Bytes of header before the body.
+    pub header_len: usize,
+    pub body_len: usize,
+    pub more: bool,
+    pub command: bool,
+}
+
 /// Flag bits of a frame's first byte (RFC 23, "Framing").
 const MORE: u8 = 0x01;
 const LONG: u8 = 0x02;
@@ -205,6 +215,25 @@ impl FrameDecoder {
         input: &mut BytesMut,
         command: fn(Bytes) -> Result<Command, ProtocolError>,
     ) -> Result<Option<Frame>, ProtocolError> {
+        let Some(head) = self.peek(input)? else {
+            return Ok(None);
+        };
+        input.advance(head.header_len);
+        let body = input.split_to(head.body_len).freeze();
+        Ok(Some(if head.command {
+            Frame::Command(command(body)?)
+        } else {
+            Frame::Message {
+                more: head.more,
+                body,
+            }
+        }))
+    }
+
+    /// Where the frame at the front of `input` lies, once it is whole (`Ok(None)` before),
+    /// with the checks `decode` makes; nothing is taken off. A caller that copies a short body
+    /// out and advances past it spares the shared buffer a `Bytes` makes.
+    pub fn peek(&self, input: &[u8]) -> Result<Option<FrameHead>, ProtocolError> {
         let Some(header) = parse_header(input, self.framing)? else {
             return Ok(None);
         };
@@ -220,15 +249,11 @@ impl FrameDecoder {
         if input.len() - header.len < size {
             return Ok(None);
         }
-        input.advance(header.len);
-        let body = input.split_to(size).freeze();
-        Ok(Some(if header.flags & COMMAND != 0 {
-            Frame::Command(command(body)?)
-        } else {
-            Frame::Message {
-                more: header.flags & MORE != 0,
-                body,
-            }
+        Ok(Some(FrameHead {
+            header_len: header.len,
+            body_len: size,
+            more: header.flags & MORE != 0,
+            command: header.flags & COMMAND != 0,
         }))
     }
 
@@ -250,6 +275,28 @@ impl FrameDecoder {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn peek_finds_a_whole_frame_without_taking_it_and_holds_to_the_limit() {
+        let decoder = FrameDecoder::new(Some(4));
+        let mut buf = BytesMut::new();
+        encode_frame(&mut buf, true, b"abc");
+        assert_eq!(decoder.peek(&buf[..4]).unwrap(), None);
+        let head = FrameHead {
+            header_len: 2,
+            body_len: 3,
+            more: true,
+            command: false,
+        };
+        assert_eq!(decoder.peek(&buf).unwrap(), Some(head));
+        assert_eq!(buf.len(), 5, "nothing was taken");
+        let mut over = BytesMut::new();
+        encode_frame(&mut over, false, b"abcde");
+        assert!(matches!(
+            decoder.peek(&over),
+            Err(ProtocolError::FrameTooLarge { size: 5, limit: 4 })
+        ));
+    }
 
     fn decode_all(
         decoder: &mut FrameDecoder,

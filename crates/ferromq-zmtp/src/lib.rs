@@ -25,7 +25,8 @@ pub use curve::{
 };
 pub use error::ProtocolError;
 pub use frame::{
-    encode_frame, frame_header, message_header, Frame, FrameDecoder, Framing, MAX_FRAME_SIZE,
+    encode_frame, frame_header, message_header, Frame, FrameDecoder, FrameHead, Framing,
+    MAX_FRAME_SIZE,
 };
 pub use greeting::{Greeting, Mechanism, Version, GREETING_LEN};
 pub use handshake::{Handshake, HandshakeConfig, PeerInfo};

@@ -2,7 +2,7 @@
 //! is closed. `cargo run --example http_hello -- tcp://127.0.0.1:8080`, then
 //! `curl http://127.0.0.1:8080/`.
 
-use ferromq::{Bytes, Context, SocketType};
+use ferromq::{Context, Frame, SocketType};
 
 fn main() -> ferromq::Result<()> {
     let endpoint = std::env::args()
@@ -12,7 +12,7 @@ fn main() -> ferromq::Result<()> {
     let server = ctx.socket(SocketType::Stream)?;
     server.bind(&endpoint)?;
     println!("listening on {}", server.last_endpoint());
-    let mut requests = std::collections::HashMap::<Bytes, Vec<u8>>::new();
+    let mut requests = std::collections::HashMap::<Frame, Vec<u8>>::new();
     loop {
         let msg = server.recv()?;
         let (id, data) = (msg.frames()[0].clone(), &msg.frames()[1]);
@@ -29,8 +29,8 @@ fn main() -> ferromq::Result<()> {
                 "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
             );
-            server.send([id.clone(), Bytes::from(reply)])?;
-            server.send([id.clone(), Bytes::new()])?;
+            server.send([id.clone(), Frame::from(reply)])?;
+            server.send([id.clone(), Frame::new()])?;
             requests.remove(&id);
         }
     }

@@ -24,6 +24,7 @@ use bytes::Bytes;
 
 use crate::context::Context;
 use crate::error::{Error, ErrorKind, Result};
+use crate::frame::Frame;
 use crate::message::Message;
 use crate::zap::ZAP_ENDPOINT;
 
@@ -46,7 +47,7 @@ impl Rules {
         &self,
         address: &str,
         mechanism: &[u8],
-        credentials: &[Bytes],
+        credentials: &[Frame],
     ) -> (&'static str, String, Bytes) {
         let ip: Option<IpAddr> = address.parse().ok();
         if !self.allowed.is_empty() && !ip.is_some_and(|ip| self.allowed.contains(&ip)) {
@@ -61,8 +62,8 @@ impl Rules {
         }
         match (mechanism, credentials) {
             (b"NULL", []) => ("200", "OK".into(), Bytes::new()),
-            (b"PLAIN", [username, password]) => match self.passwords.get(username) {
-                Some(known) if known == password => ("200", "OK".into(), username.clone()),
+            (b"PLAIN", [username, password]) => match self.passwords.get(&username[..]) {
+                Some(known) if known == password => ("200", "OK".into(), username.to_bytes()),
                 _ => ("400", "wrong username or password".into(), Bytes::new()),
             },
             (b"CURVE", [key]) => {
@@ -244,11 +245,11 @@ fn answer(rules: &Rules, request: &Message) -> Message {
     };
     let request_id = f.get(1).cloned().unwrap_or_default();
     Message::from(vec![
-        Bytes::from_static(b"1.0"),
+        Frame::from("1.0"),
         request_id,
-        Bytes::from_static(code.as_bytes()),
-        Bytes::from(text),
-        user_id,
-        Bytes::new(),
+        Frame::from(code),
+        Frame::from(text),
+        Frame::from(user_id),
+        Frame::new(),
     ])
 }

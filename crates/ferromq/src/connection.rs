@@ -11,10 +11,11 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use ferromq_zmtp::{
-    message_header, AuthReply, AuthRequest, Command, CurveCodec, Frame, FrameDecoder, Framing,
-    Handshake, PeerInfo, ProtocolError,
+    message_header, AuthReply, AuthRequest, Command, CurveCodec, Frame as WireFrame, FrameDecoder,
+    Framing, Handshake, PeerInfo, ProtocolError,
 };
 
+use crate::frame::Frame;
 use crate::message::{Message, PeerMetadata};
 use crate::outbox::{Outbox, Written};
 use crate::signal::Signal;
@@ -230,7 +231,7 @@ impl OutBuffer {
         let framing = self.legacy.unwrap_or(Framing::Zmtp3);
         for (i, frame) in msg.iter().enumerate() {
             let (header, n) = message_header(framing, i < last, frame.len());
-            if frame.len() >= LARGE_FRAME {
+            if let Some(body) = frame.shared().filter(|b| b.len() >= LARGE_FRAME) {
                 if !q.tail.is_empty() {
                     q.chunks.push_back(Chunk::Packed(q.tail.split().freeze()));
                 }
@@ -239,7 +240,7 @@ impl OutBuffer {
                     start: 0,
                     end: n as u8,
                 });
-                q.chunks.push_back(Chunk::Body(frame.clone()));
+                q.chunks.push_back(Chunk::Body(body.clone()));
             } else {
                 q.tail.extend_from_slice(&header[..n]);
                 q.tail.extend_from_slice(frame);
@@ -729,6 +730,21 @@ impl Connection {
             return Ok(());
         }
         while rcvhwm == 0 || inq.len() < rcvhwm {
+            // A short message frame is copied into its `Frame`, leaving the input buffer
+            // unshared; anything else is split off it.
+            if out.curve.is_none() {
+                match self.decoder.peek(&self.inbuf) {
+                    Ok(Some(head)) if !head.command && head.body_len <= Frame::INLINE => {
+                        let body = &self.inbuf[head.header_len..][..head.body_len];
+                        let body = Frame::copy_from_slice(body);
+                        self.inbuf.advance(head.header_len + head.body_len);
+                        self.take_frame(head.more, body, inq, progress);
+                        continue;
+                    }
+                    Ok(None) => break,
+                    _ => {}
+                }
+            }
             let frame = match self.decoder.decode(&mut self.inbuf) {
                 Ok(Some(frame)) => frame,
                 Ok(None) => break,
@@ -743,21 +759,32 @@ impl Connection {
                 None => frame,
             };
             match frame {
-                Frame::Message { more, body } => {
-                    self.partial.push(body);
-                    if !more {
-                        let mut msg = std::mem::take(&mut self.partial);
-                        if let Some(metadata) = &self.metadata {
-                            msg.set_metadata(Arc::clone(metadata));
-                        }
-                        inq.push_back(msg);
-                        progress.received = true;
-                    }
+                WireFrame::Message { more, body } => {
+                    self.take_frame(more, body.into(), inq, progress)
                 }
-                Frame::Command(cmd) => self.command(cmd, inq, out, progress)?,
+                WireFrame::Command(cmd) => self.command(cmd, inq, out, progress)?,
             }
         }
         Ok(())
+    }
+
+    /// Adds a frame to the message being received; the last one queues the message.
+    fn take_frame(
+        &mut self,
+        more: bool,
+        body: Frame,
+        inq: &mut VecDeque<Message>,
+        progress: &mut Progress,
+    ) {
+        self.partial.push(body);
+        if !more {
+            let mut msg = std::mem::take(&mut self.partial);
+            if let Some(metadata) = &self.metadata {
+                msg.set_metadata(Arc::clone(metadata));
+            }
+            inq.push_back(msg);
+            progress.received = true;
+        }
     }
 
     fn command(

@@ -25,6 +25,7 @@ mod core;
 pub mod directory;
 mod endpoint;
 mod error;
+mod frame;
 mod inproc;
 mod io_thread;
 mod message;
@@ -56,6 +57,7 @@ pub use ferromq_zmtp::SocketType;
 pub use ferromq_zmtp::{
     curve_keypair, curve_public, z85, CurveKeyPair, CurvePublicKey, CurveSecretKey,
 };
+pub use frame::Frame;
 pub use message::{IntoFrame, Message};
 pub use monitor::{Event, Monitor, MonitorEvent};
 pub use options::ReconnectStop;

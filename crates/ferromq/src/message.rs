@@ -6,6 +6,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use smallvec::SmallVec;
 
+use crate::frame::Frame;
+
 /// What the peer a message came from said about itself in its handshake, and where it is.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct PeerMetadata {
@@ -14,12 +16,13 @@ pub(crate) struct PeerMetadata {
     pub peer_address: String,
 }
 
-/// A multipart message. Each frame is a `Bytes`, so messages are cheap to clone and to pass on
-/// (a PUB sending to many peers shares one buffer). Two messages are equal when their frames
+/// A multipart message. Each frame is a `Frame`: a short one is held inline, a long one is a
+/// shared buffer, so messages are cheap to clone and to pass on (a PUB sending to many peers
+/// shares one buffer). Two messages are equal when their frames
 /// are; where they came from does not count.
 #[derive(Debug, Clone, Default)]
 pub struct Message {
-    frames: SmallVec<[Bytes; 2]>,
+    frames: SmallVec<[Frame; 2]>,
     metadata: Option<Arc<PeerMetadata>>,
 }
 
@@ -44,22 +47,22 @@ impl Message {
     }
 
     /// Appends a frame.
-    pub fn push(&mut self, frame: impl Into<Bytes>) {
+    pub fn push(&mut self, frame: impl Into<Frame>) {
         self.frames.push(frame.into());
     }
 
     /// Puts a frame in front of the others (an envelope).
-    pub fn push_front(&mut self, frame: impl Into<Bytes>) {
+    pub fn push_front(&mut self, frame: impl Into<Frame>) {
         self.frames.insert(0, frame.into());
     }
 
     /// The frames, in order.
-    pub fn frames(&self) -> &[Bytes] {
+    pub fn frames(&self) -> &[Frame] {
         &self.frames
     }
 
     /// The first frame, if any: the topic of a PUB message.
-    pub fn first(&self) -> Option<&Bytes> {
+    pub fn first(&self) -> Option<&Frame> {
         self.frames.first()
     }
 
@@ -75,11 +78,11 @@ impl Message {
 
     /// The total size of all frames in bytes.
     pub fn size(&self) -> usize {
-        self.frames.iter().map(Bytes::len).sum()
+        self.frames.iter().map(|f| f.len()).sum()
     }
 
     /// Takes the frames out.
-    pub fn into_frames(self) -> Vec<Bytes> {
+    pub fn into_frames(self) -> Vec<Frame> {
         self.frames.into_vec()
     }
 
@@ -110,7 +113,7 @@ impl Message {
     }
 
     /// Splits off the first `n` frames (an envelope); what is left keeps the sender's metadata.
-    pub(crate) fn split_envelope(self, n: usize) -> (Vec<Bytes>, Message) {
+    pub(crate) fn split_envelope(self, n: usize) -> (Vec<Frame>, Message) {
         let mut frames = self.frames.into_vec();
         let body = frames.split_off(n.min(frames.len()));
         (
@@ -123,75 +126,40 @@ impl Message {
     }
 
     /// Iterates over the frames.
-    pub fn iter(&self) -> std::slice::Iter<'_, Bytes> {
+    pub fn iter(&self) -> std::slice::Iter<'_, Frame> {
         self.frames.iter()
     }
 }
 
 impl<'a> IntoIterator for &'a Message {
-    type Item = &'a Bytes;
-    type IntoIter = std::slice::Iter<'a, Bytes>;
+    type Item = &'a Frame;
+    type IntoIter = std::slice::Iter<'a, Frame>;
     fn into_iter(self) -> Self::IntoIter {
         self.frames.iter()
     }
 }
 
 impl IntoIterator for Message {
-    type Item = Bytes;
-    type IntoIter = smallvec::IntoIter<[Bytes; 2]>;
+    type Item = Frame;
+    type IntoIter = smallvec::IntoIter<[Frame; 2]>;
     fn into_iter(self) -> Self::IntoIter {
         self.frames.into_iter()
     }
 }
 
-/// Something that can be one frame of a message.
+/// Something that can be one frame of a message: anything a `Frame` can be made from.
 pub trait IntoFrame {
-    /// The frame's bytes.
-    fn into_frame(self) -> Bytes;
+    /// The frame.
+    fn into_frame(self) -> Frame;
 }
 
-impl IntoFrame for Bytes {
-    fn into_frame(self) -> Bytes {
-        self
-    }
-}
-impl IntoFrame for Vec<u8> {
-    fn into_frame(self) -> Bytes {
-        Bytes::from(self)
-    }
-}
-impl IntoFrame for String {
-    fn into_frame(self) -> Bytes {
-        Bytes::from(self)
-    }
-}
-impl IntoFrame for &str {
-    fn into_frame(self) -> Bytes {
-        Bytes::copy_from_slice(self.as_bytes())
-    }
-}
-impl IntoFrame for &[u8] {
-    fn into_frame(self) -> Bytes {
-        Bytes::copy_from_slice(self)
-    }
-}
-impl IntoFrame for &String {
-    fn into_frame(self) -> Bytes {
-        Bytes::copy_from_slice(self.as_bytes())
-    }
-}
-impl IntoFrame for &Vec<u8> {
-    fn into_frame(self) -> Bytes {
-        Bytes::copy_from_slice(self)
-    }
-}
-impl<const N: usize> IntoFrame for &[u8; N] {
-    fn into_frame(self) -> Bytes {
-        Bytes::copy_from_slice(self)
+impl<T: Into<Frame>> IntoFrame for T {
+    fn into_frame(self) -> Frame {
+        self.into()
     }
 }
 
-fn single(frame: Bytes) -> Message {
+fn single(frame: Frame) -> Message {
     let mut frames = SmallVec::new();
     frames.push(frame);
     Message {
@@ -200,34 +168,39 @@ fn single(frame: Bytes) -> Message {
     }
 }
 
+impl From<Frame> for Message {
+    fn from(frame: Frame) -> Message {
+        single(frame)
+    }
+}
 impl From<Bytes> for Message {
     fn from(frame: Bytes) -> Message {
-        single(frame)
+        single(frame.into())
     }
 }
 impl From<Vec<u8>> for Message {
     fn from(frame: Vec<u8>) -> Message {
-        single(frame.into_frame())
+        single(frame.into())
     }
 }
 impl From<String> for Message {
     fn from(frame: String) -> Message {
-        single(frame.into_frame())
+        single(frame.into())
     }
 }
 impl From<&str> for Message {
     fn from(frame: &str) -> Message {
-        single(frame.into_frame())
+        single(frame.into())
     }
 }
 impl From<&[u8]> for Message {
     fn from(frame: &[u8]) -> Message {
-        single(frame.into_frame())
+        single(frame.into())
     }
 }
 impl<const N: usize> From<&[u8; N]> for Message {
     fn from(frame: &[u8; N]) -> Message {
-        single(frame.into_frame())
+        single(frame.into())
     }
 }
 impl<T: IntoFrame> From<Vec<T>> for Message {

@@ -141,7 +141,7 @@ fn parse_reply(msg: &Message) -> (Option<u64>, AuthReply) {
     {
         Some(200) => match Metadata::decode(&f[6]) {
             Ok(properties) => AuthReply::Accept {
-                user_id: f[5].clone(),
+                user_id: f[5].to_bytes(),
                 properties,
             },
             Err(e) => refusal(&e.to_string()),

@@ -15,7 +15,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use common::{join_peer, Binder, Frames, IpcEndpoint, Peer, Transport};
-use ferromq::{Bytes, Context, ErrorKind, Message, Socket, SocketType};
+use ferromq::{Context, ErrorKind, Frame, Message, Socket, SocketType};
 
 /// Generous, for a loaded two-core machine: only a failing test waits this long.
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -74,7 +74,7 @@ impl End {
     fn try_send(&mut self, msg: &[Vec<u8>]) -> Result<(), String> {
         match self {
             End::Ferro { socket, .. } => {
-                let m: Message = msg.iter().map(|f| Bytes::copy_from_slice(f)).collect();
+                let m: Message = msg.iter().map(|f| Frame::copy_from_slice(f)).collect();
                 socket.send(m).map_err(|e| format!("{:?}: {e}", e.kind()))
             }
             End::Py { peer, .. } => {
@@ -477,7 +477,7 @@ fn run_broker(
     stop: Arc<AtomicBool>,
     ready: mpsc::Sender<Vec<u8>>,
 ) -> Result<usize, String> {
-    let mut workers: VecDeque<Bytes> = VecDeque::new();
+    let mut workers: VecDeque<Frame> = VecDeque::new();
     let mut routed = 0;
     while !stop.load(Ordering::Relaxed) {
         let mut idle = true;
@@ -497,7 +497,7 @@ fn run_broker(
                     }
                     let mut reply = Message::new();
                     reply.push(f[2].clone());
-                    reply.push(Bytes::new());
+                    reply.push(Frame::new());
                     for frame in &f[4..] {
                         reply.push(frame.clone());
                     }
@@ -521,7 +521,7 @@ fn run_broker(
                     workers.pop_front();
                     let mut request = Message::new();
                     request.push(worker);
-                    request.push(Bytes::new());
+                    request.push(Frame::new());
                     for frame in f {
                         request.push(frame.clone());
                     }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 mod common;
 
 use common::free_tcp_port;
-use ferromq::{Bytes, Context, Error, ErrorKind, Message, Socket, SocketType};
+use ferromq::{Context, Error, ErrorKind, Frame, Message, Socket, SocketType};
 
 /// The longest wait for anything that should happen.
 const WAIT: Duration = Duration::from_secs(5);
@@ -163,7 +163,7 @@ fn strings<S: AsRef<str>>(frames: &[S]) -> Vec<String> {
 fn message<S: AsRef<str>>(frames: &[S]) -> Message {
     frames
         .iter()
-        .map(|f| Bytes::copy_from_slice(f.as_ref().as_bytes()))
+        .map(|f| Frame::copy_from_slice(f.as_ref().as_bytes()))
         .collect()
 }
 
@@ -502,7 +502,7 @@ fn generated_router_ids_are_five_bytes_starting_with_zero_and_distinct() {
         for (i, dealer) in dealers.iter().enumerate() {
             send(dealer, &[format!("dealer {i}")], "hello");
         }
-        let mut ids: BTreeMap<Bytes, String> = BTreeMap::new();
+        let mut ids: BTreeMap<Frame, String> = BTreeMap::new();
         for _ in 0..4 {
             let msg = recv_msg(&router, &format!("{t:?} hellos"));
             assert_eq!(msg.len(), 2, "{t:?}: {:?}", text(&msg));
@@ -516,7 +516,7 @@ fn generated_router_ids_are_five_bytes_starting_with_zero_and_distinct() {
             );
         }
         for (id, body) in &ids {
-            let reply: Message = [id.clone(), Bytes::from(format!("you are {body}"))].into();
+            let reply: Message = [id.clone(), Frame::from(format!("you are {body}"))].into();
             router.send(reply).expect("reply by generated id");
         }
         for (i, dealer) in dealers.iter().enumerate() {
@@ -997,7 +997,7 @@ impl Server {
                     .map_err(|e| format!("{tag}: bad sequence number: {e}"))?;
                 thread::sleep(delay);
                 let reply: Message =
-                    [Bytes::from(tag), frames[0].clone(), frames[1].clone()].into();
+                    [Frame::from(tag), frames[0].clone(), frames[1].clone()].into();
                 rep.send(reply).map_err(|e| format!("{tag}: send: {e}"))?;
                 answered.push(seq);
             }
@@ -1165,8 +1165,8 @@ fn router_mandatory_makes_an_unknown_id_host_unreachable_and_otherwise_it_is_dro
             &format!("{t:?}: mandatory send to an unknown id"),
         );
         let binary: Message = [
-            Bytes::from_static(&[0, 1, 2, 0xfe]),
-            Bytes::from_static(b"x"),
+            Frame::from_static(&[0, 1, 2, 0xfe]),
+            Frame::from_static(b"x"),
         ]
         .into();
         expect_error(
@@ -1216,7 +1216,7 @@ fn router_mandatory_blocks_on_a_full_peer_then_fails_fast_once_it_is_gone() {
         send(&dealer, &["ready"], "hello");
         assert_eq!(recv(&router, &format!("{t:?} hello")), ["sink", "ready"]);
 
-        let big = Bytes::from(vec![7u8; 64 * 1024]);
+        let big = Frame::from(vec![7u8; 64 * 1024]);
         let mut sent = 0;
         let blocked = loop {
             assert!(
@@ -1224,7 +1224,7 @@ fn router_mandatory_blocks_on_a_full_peer_then_fails_fast_once_it_is_gone() {
                 "{t:?}: {sent} messages of 64 KiB went to a peer that reads nothing"
             );
             let started = Instant::now();
-            match router.send([Bytes::from_static(b"sink"), big.clone()]) {
+            match router.send([Frame::from_static(b"sink"), big.clone()]) {
                 Ok(()) => sent += 1,
                 Err(e) => break (e, started.elapsed()),
             }
@@ -1358,7 +1358,7 @@ fn probe_router_makes_the_router_see_the_dealer_at_once() {
         assert!(id.len() == 5 && id[0] == 0, "{t:?}: a generated id: {id:?}");
         assert!(probe.frames()[1].is_empty(), "{t:?}: {:?}", text(&probe));
         router
-            .send([id, Bytes::from_static(b"hello, stranger")])
+            .send([id, Frame::from_static(b"hello, stranger")])
             .expect("reply to the probe");
         assert_eq!(
             recv(&anonymous, &format!("{t:?} stranger")),

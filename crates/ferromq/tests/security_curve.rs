@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use ferromq::{curve_keypair, Bytes, Context, Event, Message, Monitor, Socket, SocketType};
+use ferromq::{curve_keypair, Bytes, Context, Event, Frame, Message, Monitor, Socket, SocketType};
 
 use common::{next_named, IpcEndpoint, Peer};
 
@@ -131,10 +131,10 @@ fn an_unknown_client_key_is_refused_by_the_zap_handler() {
         .send(vec![
             f[0].clone(),
             f[1].clone(),
-            Bytes::from("400"),
-            Bytes::from("unknown"),
-            Bytes::new(),
-            Bytes::new(),
+            Frame::from("400"),
+            Frame::from("unknown"),
+            Frame::new(),
+            Frame::new(),
         ])
         .unwrap();
     let failed = ["handshake_failed_auth", "handshake_succeeded"];

@@ -8,7 +8,7 @@ use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use ferromq::{Bytes, Context, Event, Message, Monitor, Socket, SocketType};
+use ferromq::{Bytes, Context, Event, Frame, Message, Monitor, Socket, SocketType};
 
 use common::{next_named, pyzmq_python, Peer};
 
@@ -19,7 +19,7 @@ const WAIT: Duration = Duration::from_secs(5);
 struct ZapHandler {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
-    requests: mpsc::Receiver<Vec<Bytes>>,
+    requests: mpsc::Receiver<Vec<Frame>>,
 }
 
 impl ZapHandler {
@@ -43,10 +43,10 @@ impl ZapHandler {
                 rep.send(Message::from(vec![
                     f[0].clone(),
                     f[1].clone(),
-                    Bytes::from(code),
-                    Bytes::from(text),
-                    Bytes::from(user),
-                    Bytes::new(),
+                    Frame::from(code),
+                    Frame::from(text),
+                    Frame::from(user),
+                    Frame::new(),
                 ]))
                 .unwrap();
                 let _ = tx.send(f);

@@ -14,7 +14,7 @@ use std::sync::{mpsc, Arc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use ferromq::{Bytes, Context, ErrorKind, Message, SocketType};
+use ferromq::{Context, ErrorKind, Frame, Message, SocketType};
 
 /// The longest wait for anything that should happen.
 const WAIT: Duration = Duration::from_secs(5);
@@ -26,7 +26,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// What the server saw: one STREAM message, a routing id and some bytes.
-type Seen = (Bytes, Bytes);
+type Seen = (Frame, Frame);
 
 /// An HTTP/1.1 server on a ferromq STREAM socket, in its own thread. Each request is answered
 /// with a body that echoes its method, path and `X-Test` header; the connection is then closed.
@@ -89,7 +89,7 @@ impl HttpServer {
         let flag = Arc::clone(&stop);
         let handle = thread::spawn(move || {
             let _ctx = ctx;
-            let mut pending: std::collections::HashMap<Bytes, Vec<u8>> = Default::default();
+            let mut pending: std::collections::HashMap<Frame, Vec<u8>> = Default::default();
             while !flag.load(Ordering::Relaxed) {
                 let msg = match server.recv() {
                     Ok(msg) => msg,
@@ -112,11 +112,11 @@ impl HttpServer {
                     let reply = respond(request)?;
                     pending.remove(&id);
                     server
-                        .send([id.clone(), Bytes::from(reply)])
+                        .send([id.clone(), Frame::from(reply)])
                         .map_err(|e| format!("send reply: {e}"))?;
                     // A client that has read the reply may close first: its routing id is
                     // then gone, and a STREAM socket says so (EHOSTUNREACH, as libzmq's).
-                    match server.send([id, Bytes::new()]) {
+                    match server.send([id, Frame::new()]) {
                         Err(e) if e.kind() != ErrorKind::HostUnreachable => {
                             return Err(format!("send close: {e}"))
                         }
@@ -139,9 +139,9 @@ impl HttpServer {
     }
 
     /// The messages of the next connection: from its opening `[id, ""]` to its closing one.
-    fn next_connection(&self, what: &str) -> (Bytes, Vec<Bytes>) {
+    fn next_connection(&self, what: &str) -> (Frame, Vec<Frame>) {
         let deadline = Instant::now() + WAIT;
-        let next = |got: &[Bytes]| {
+        let next = |got: &[Frame]| {
             let left = deadline.saturating_duration_since(Instant::now());
             self.seen.recv_timeout(left).unwrap_or_else(|_| {
                 panic!("{what}: the server saw only {got:?} of this connection within {WAIT:?}")
@@ -526,7 +526,7 @@ fn stream_reports_connections_and_refuses_unknown_ids() {
 
     let unknown = [0u8, 1, 2, 3, 4];
     let e = stream
-        .send([Bytes::copy_from_slice(&unknown), Bytes::from_static(b"x")])
+        .send([Frame::copy_from_slice(&unknown), Frame::from_static(b"x")])
         .expect_err("a send to an unknown id");
     assert_eq!(e.kind(), ErrorKind::HostUnreachable, "{e}");
     assert!(e.to_string().contains(&hex(&unknown)), "{e}");
@@ -552,7 +552,7 @@ fn stream_reports_connections_and_refuses_unknown_ids() {
     }
     assert_eq!(got, b"ping");
     stream
-        .send([id.clone(), Bytes::from_static(b"pong")])
+        .send([id.clone(), Frame::from_static(b"pong")])
         .unwrap();
     let mut pong = [0u8; 4];
     client.read_exact(&mut pong).unwrap();
@@ -568,7 +568,7 @@ fn stream_reports_connections_and_refuses_unknown_ids() {
     assert_eq!(closed.frames()[0], id, "[id, \"\"] on disconnect");
     assert!(closed.frames()[1].is_empty(), "[id, \"\"] on disconnect");
     let e = stream
-        .send([id.clone(), Bytes::from_static(b"too late")])
+        .send([id.clone(), Frame::from_static(b"too late")])
         .expect_err("a send to a closed connection");
     assert_eq!(e.kind(), ErrorKind::HostUnreachable, "{e}");
     assert!(

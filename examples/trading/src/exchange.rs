@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use ferromq::{Bytes, SocketType};
+use ferromq::{Frame, SocketType};
 
 use crate::book::{Book, Outcome};
 use crate::market::Market;
@@ -21,7 +21,7 @@ pub fn run(part: Part) -> Result<(), String> {
     let mut market = Market::join(&part, &[])?;
     part.register("exchange", &router)?;
     let mut book = Book::default();
-    let mut gateway: Option<Bytes> = None;
+    let mut gateway: Option<Frame> = None;
     let (mut orders, mut fills, mut expired) = (0u64, 0u64, 0u64);
     let mut told_end = false;
     loop {
@@ -109,7 +109,7 @@ pub fn run(part: Part) -> Result<(), String> {
 
 fn send_to<S: AsRef<str>>(
     router: &ferromq::Socket,
-    peer: &Bytes,
+    peer: &Frame,
     frames: &[S],
 ) -> Result<(), String> {
     let mut msg = message(frames);

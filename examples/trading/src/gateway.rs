@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Instant;
 
-use ferromq::{Bytes, Socket, SocketType};
+use ferromq::{Frame, Socket, SocketType};
 
 use crate::market::Market;
 use crate::part::{env_ms, env_num, wait_any, Part};
@@ -22,7 +22,7 @@ use crate::wire::{message, texts, Order, Request, Side};
 #[derive(Default)]
 struct Account {
     name: String,
-    envelope: Vec<Bytes>,
+    envelope: Vec<Frame>,
     /// Filled position by instrument.
     positions: BTreeMap<String, i64>,
     /// Accepted orders not yet filled or expired, by id.
@@ -58,7 +58,7 @@ struct Gateway {
     market: Market,
     /// Accounts by strategy name; names by routing id.
     accounts: BTreeMap<String, Account>,
-    names: HashMap<Bytes, String>,
+    names: HashMap<Frame, String>,
     closed_at: Option<Instant>,
 }
 
@@ -188,7 +188,7 @@ impl Gateway {
         Ok(())
     }
 
-    fn order(&mut self, request: &Request, routing_id: &Bytes) -> Result<(), String> {
+    fn order(&mut self, request: &Request, routing_id: &Frame) -> Result<(), String> {
         let Some(name) = self.names.get(routing_id).cloned() else {
             self.reply(request, &["ERROR", "HELLO first"]);
             return Ok(());
@@ -276,8 +276,8 @@ impl Gateway {
                 let envelope = account.envelope.clone();
                 self.record(&frames)?;
                 let mut to_strategy = envelope;
-                to_strategy.push(Bytes::from("FILL"));
-                to_strategy.extend(frames[2..].iter().map(|f| Bytes::from(f.clone())));
+                to_strategy.push(Frame::from("FILL"));
+                to_strategy.extend(frames[2..].iter().map(|f| Frame::from(f.clone())));
                 let _ = self.orders.try_send(to_strategy);
                 // Published under the instrument, for anyone watching.
                 let published = [&frames[3], name, id, &frames[4], &frames[5], &frames[6]];
@@ -292,7 +292,7 @@ impl Gateway {
                     return Ok(());
                 }
                 let mut to_strategy = account.envelope.clone();
-                to_strategy.extend([Bytes::from("EXPIRED"), Bytes::from(id.clone())]);
+                to_strategy.extend([Frame::from("EXPIRED"), Frame::from(id.clone())]);
                 let _ = self.orders.try_send(to_strategy);
                 self.record(&frames)?;
             }

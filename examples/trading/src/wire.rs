@@ -1,7 +1,7 @@
 //! The example's messages are plain multipart frames of UTF-8 text (examples/trading/README.md
 //! lists them), so that the Python and R strategies need nothing but their ZeroMQ binding.
 
-use ferromq::Bytes;
+use ferromq::Frame;
 use ferromq::Message;
 
 /// A frame as text (invalid UTF-8 replaced, never an error: a bad frame is reported by the
@@ -19,7 +19,7 @@ pub fn texts(msg: &Message) -> Vec<String> {
 pub fn message<S: AsRef<str>>(frames: &[S]) -> Message {
     frames
         .iter()
-        .map(|f| Bytes::copy_from_slice(f.as_ref().as_bytes()))
+        .map(|f| Frame::copy_from_slice(f.as_ref().as_bytes()))
         .collect::<Vec<_>>()
         .into()
 }
@@ -27,15 +27,15 @@ pub fn message<S: AsRef<str>>(frames: &[S]) -> Message {
 /// A request received on a ROUTER: the envelope to send the reply back with (the peer's
 /// routing id, and the empty delimiter a REQ peer adds) and the request's own frames.
 pub struct Request {
-    pub envelope: Vec<Bytes>,
+    pub envelope: Vec<Frame>,
     pub body: Vec<String>,
 }
 
 impl Request {
     pub fn parse(msg: Message) -> Request {
         let mut frames = msg.into_frames().into_iter();
-        let mut envelope: Vec<Bytes> = frames.by_ref().take(1).collect();
-        let mut rest: Vec<Bytes> = frames.collect();
+        let mut envelope: Vec<Frame> = frames.by_ref().take(1).collect();
+        let mut rest: Vec<Frame> = frames.collect();
         if rest.first().is_some_and(|f| f.is_empty()) {
             envelope.push(rest.remove(0));
         }
@@ -47,11 +47,11 @@ impl Request {
 
     /// The reply to this request: its envelope, then `frames`.
     pub fn reply<S: AsRef<str>>(&self, frames: &[S]) -> Message {
-        let mut reply: Vec<Bytes> = self.envelope.clone();
+        let mut reply: Vec<Frame> = self.envelope.clone();
         reply.extend(
             frames
                 .iter()
-                .map(|f| Bytes::copy_from_slice(f.as_ref().as_bytes())),
+                .map(|f| Frame::copy_from_slice(f.as_ref().as_bytes())),
         );
         reply.into()
     }

@@ -3,6 +3,7 @@
 use bytes::Bytes;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::frame::Frame;
 use crate::message::Message;
 use crate::options::Options;
 use crate::pipe::Pipes;
@@ -163,7 +164,7 @@ impl Pattern for Req {
 pub(crate) struct Rep {
     fq: FairQueue,
     /// The peer and envelope (routing ids and delimiter) of the request being answered.
-    reply_to: Option<(usize, Vec<Bytes>)>,
+    reply_to: Option<(usize, Vec<Frame>)>,
 }
 
 impl Pattern for Rep {
@@ -198,7 +199,7 @@ impl Pattern for Rep {
         }
         while let Some((key, msg)) = self.fq.recv(pipes) {
             // A request without a delimiter is malformed and dropped.
-            let Some(at) = msg.iter().position(Bytes::is_empty) else {
+            let Some(at) = msg.iter().position(|f| f.is_empty()) else {
                 continue;
             };
             let (envelope, body) = msg.split_envelope(at + 1);

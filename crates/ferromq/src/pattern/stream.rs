@@ -68,7 +68,7 @@ impl Pattern for Stream {
             pipes.close_when_flushed(key);
             return Ok(Sent::Done);
         }
-        Ok(match pipes.write_raw(key, frames[1].clone()) {
+        Ok(match pipes.write_raw(key, frames[1].to_bytes()) {
             Ok(()) => Sent::Done,
             Err(_) => Sent::Blocked(msg),
         })
