@@ -41,7 +41,9 @@ impl SpareBuffers {
 
     /// Keeps a handle on `buf`, from which frames have been split, to take it back later.
     /// `size` is what it was taken with. The oldest handles go when too much is kept.
-    pub(crate) fn keep(&mut self, buf: BytesMut, size: usize) {
+    pub(crate) fn keep(&mut self, mut buf: BytesMut, size: usize) {
+        // What it still holds was copied on: a buffer taken again starts empty.
+        buf.clear();
         if size > KEEP_BYTES {
             return;
         }
