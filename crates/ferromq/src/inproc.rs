@@ -1,15 +1,24 @@
-//! `inproc://`: two sockets joined by a pair of bounded queues, with no I/O thread at all.
+//! `inproc://`: two sockets joined by a pair of lock-free queues, with no I/O thread at all.
 //!
-//! The reader takes everything queued in one go and hands credit back to the writer in
-//! batches, so the lock the two sides share is taken about once per batch, not per message.
+//! Each direction is a queue with one writer and one reader (two sockets, each under its own
+//! lock), so a message costs the writer one push and the reader one pop, and neither waits for
+//! a lock the other holds. The reader hands credit back to the writer in batches. A side that
+//! finds nothing to read, or no room to write, raises a flag before it goes to wait, and the
+//! other side wakes it only then: a busy pipe costs no wake-ups at all.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use bytes::Bytes;
+use crossbeam_queue::ArrayQueue;
 
 use crate::message::Message;
 use crate::signal::Signal;
+
+/// Slots of a new ring; a full ring is followed by one twice its size.
+const FIRST_RING: usize = 32;
+/// The reader hands credit back at least this often (and whenever it has read everything).
+const CREDIT_BATCH: usize = 256;
 
 /// What one side of an inproc pipe says about itself (the inproc handshake).
 #[derive(Debug, Clone)]
@@ -20,27 +29,38 @@ pub(crate) struct InprocPeer {
     pub rcvhwm: usize,
 }
 
+/// A ring's slot: a message, or, last in a full ring, the ring that follows it.
 #[derive(Debug)]
-struct State {
-    /// `queues[side]` holds the messages that `side` will read.
-    queues: [VecDeque<Message>; 2],
-    /// Messages written for `side` and not yet read by it, in the queue or in its batch.
-    unread: [usize; 2],
-    peers: [Option<InprocPeer>; 2],
-    closed: bool,
+enum Slot {
+    Message(Message),
+    Next(Arc<ArrayQueue<Slot>>),
 }
 
-impl State {
-    /// How many unread messages `side` may have: the writer's sndhwm plus the reader's
-    /// rcvhwm, as libzmq does; 0 means no limit.
-    fn limit(&self, side: usize) -> usize {
-        let (Some(writer), reader) = (&self.peers[1 - side], self.peers[side].as_ref()) else {
-            return 0;
-        };
-        match reader {
-            None => writer.sndhwm,
-            Some(r) if writer.sndhwm == 0 || r.rcvhwm == 0 => 0,
-            Some(r) => writer.sndhwm + r.rcvhwm,
+/// What the two sides share about one direction; the rings themselves are held by the ends.
+#[derive(Debug, Default)]
+struct Lane {
+    /// Messages read, as the reader last said: the writer's credit.
+    read: AtomicUsize,
+    /// Unread messages allowed (0: no limit): the writer's sndhwm plus the reader's rcvhwm, as
+    /// libzmq counts them.
+    limit: AtomicUsize,
+    /// The reader found the lane empty and may be waiting: the next write wakes it.
+    reader_idle: AtomicBool,
+    /// The writer found the lane full and may be waiting: the next credit wakes it.
+    writer_full: AtomicBool,
+    /// The reader's signal, once it has attached.
+    reader: OnceLock<Arc<Signal>>,
+}
+
+impl Lane {
+    /// Wakes the reader if it said it may be waiting. `fence` orders this after the write.
+    fn wake_reader(&self) {
+        if self.reader_idle.load(Ordering::Relaxed)
+            && self.reader_idle.swap(false, Ordering::Relaxed)
+        {
+            if let Some(signal) = self.reader.get() {
+                signal.notify();
+            }
         }
     }
 }
@@ -48,7 +68,36 @@ impl State {
 /// The shared middle of an inproc connection.
 #[derive(Debug)]
 pub(crate) struct InprocPipe {
-    state: Mutex<State>,
+    /// `lanes[side]` carries the messages that `side` reads.
+    lanes: [Lane; 2],
+    peers: Mutex<[Option<InprocPeer>; 2]>,
+    closed: AtomicBool,
+}
+
+impl InprocPipe {
+    fn peers(&self) -> MutexGuard<'_, [Option<InprocPeer>; 2]> {
+        self.peers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sets both lanes' limits from what the peers said.
+    fn set_limits(&self, peers: &[Option<InprocPeer>; 2]) {
+        for side in 0..2 {
+            let limit = match (&peers[1 - side], &peers[side]) {
+                (None, _) => 0,
+                (Some(writer), None) => writer.sndhwm,
+                (Some(w), Some(r)) if w.sndhwm == 0 || r.rcvhwm == 0 => 0,
+                (Some(w), Some(r)) => w.sndhwm + r.rcvhwm,
+            };
+            self.lanes[side].limit.store(limit, Ordering::Relaxed);
+        }
+    }
+
+    /// Wakes whatever `side` waits for.
+    fn notify(&self, side: usize) {
+        if let Some(signal) = self.lanes[side].reader.get() {
+            signal.notify();
+        }
+    }
 }
 
 /// One socket's end of an inproc connection.
@@ -56,155 +105,205 @@ pub(crate) struct InprocPipe {
 pub(crate) struct InprocEnd {
     pipe: Arc<InprocPipe>,
     side: usize,
-    /// Messages taken from the queue and not yet handed to the user.
-    batch: VecDeque<Message>,
-    /// Messages handed to the user whose credit the writer has not had back yet.
-    read_since_credit: usize,
+    /// The ring this side writes into, and how many messages it has written.
+    tx: Arc<ArrayQueue<Slot>>,
+    written: usize,
+    /// The ring this side reads from, how many messages it has read, and how many of those
+    /// the writer has been told of.
+    rx: Arc<ArrayQueue<Slot>>,
+    read: usize,
+    told: usize,
 }
 
 impl InprocEnd {
     /// A new pipe whose side 0 is `me`; side 1 is attached later by the binder.
     pub(crate) fn new_pair(me: InprocPeer) -> (InprocEnd, InprocEnd) {
         let pipe = Arc::new(InprocPipe {
-            state: Mutex::new(State {
-                queues: [VecDeque::new(), VecDeque::new()],
-                unread: [0, 0],
-                peers: [Some(me), None],
-                closed: false,
-            }),
+            lanes: [Lane::default(), Lane::default()],
+            peers: Mutex::new([None, None]),
+            closed: AtomicBool::new(false),
         });
-        let end = |side| InprocEnd {
+        let _ = pipe.lanes[0].reader.set(Arc::clone(&me.signal));
+        {
+            let mut peers = pipe.peers();
+            peers[0] = Some(me);
+            pipe.set_limits(&peers);
+        }
+        let rings = [ring(FIRST_RING), ring(FIRST_RING)];
+        let end = |side: usize| InprocEnd {
             pipe: Arc::clone(&pipe),
             side,
-            batch: VecDeque::new(),
-            read_since_credit: 0,
+            tx: Arc::clone(&rings[1 - side]),
+            written: 0,
+            rx: Arc::clone(&rings[side]),
+            read: 0,
+            told: 0,
         };
         (end(0), end(1))
     }
 
-    fn state(&self) -> MutexGuard<'_, State> {
-        self.pipe.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// Completes the pipe from the binder's side.
     pub(crate) fn attach(&self, me: InprocPeer) {
-        let mut st = self.state();
-        st.peers[self.side] = Some(me);
-        if let Some(other) = &st.peers[1 - self.side] {
-            other.signal.notify();
-        }
+        let _ = self.pipe.lanes[self.side]
+            .reader
+            .set(Arc::clone(&me.signal));
+        let mut peers = self.pipe.peers();
+        peers[self.side] = Some(me);
+        self.pipe.set_limits(&peers);
+        drop(peers);
+        self.pipe.notify(1 - self.side);
     }
 
     /// The routing id the peer gave, once it has attached.
     pub(crate) fn peer_routing_id(&self) -> Option<Bytes> {
-        self.state().peers[1 - self.side]
+        self.pipe.peers()[1 - self.side]
             .as_ref()
             .map(|p| p.routing_id.clone())
     }
 
     /// Takes new high-water marks for this side, at once, as libzmq does for inproc pipes.
     pub(crate) fn set_hwm(&self, sndhwm: usize, rcvhwm: usize) {
-        let mut st = self.state();
-        if let Some(me) = st.peers[self.side].as_mut() {
+        let mut peers = self.pipe.peers();
+        if let Some(me) = peers[self.side].as_mut() {
             me.sndhwm = sndhwm;
             me.rcvhwm = rcvhwm;
         }
-        if let Some(peer) = &st.peers[1 - self.side] {
-            peer.signal.notify();
-        }
+        self.pipe.set_limits(&peers);
+        drop(peers);
+        self.pipe.notify(1 - self.side);
     }
 
-    /// Whether a message written now would be taken.
+    /// Whether the peer's lane has room under its limit, as far as its last credit says.
+    fn under_limit(&self) -> bool {
+        let lane = &self.pipe.lanes[1 - self.side];
+        let limit = lane.limit.load(Ordering::Relaxed);
+        limit == 0 || self.written - lane.read.load(Ordering::Acquire) < limit
+    }
+
+    /// Whether a message written now would be taken. When not, the reader's next credit wakes
+    /// this side: whoever asks may wait for room (a poller waiting for POLLOUT).
     pub(crate) fn has_room(&self) -> bool {
-        let peer = 1 - self.side;
-        let st = self.state();
-        let limit = st.limit(peer);
-        !st.closed && (limit == 0 || st.unread[peer] < limit)
+        !self.pipe.closed.load(Ordering::Acquire) && (self.under_limit() || self.wait_for_room())
+    }
+
+    /// Says that this side waits for room, then looks again: credit given meanwhile either
+    /// shows here or wakes this side. Returns whether there is room after all.
+    fn wait_for_room(&self) -> bool {
+        let lane = &self.pipe.lanes[1 - self.side];
+        lane.writer_full.store(true, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        self.under_limit()
     }
 
     /// Queues a message for the peer; gives it back when the pipe is full or closed. With
     /// `force`, the limit is ignored (subscriptions must never be lost).
-    pub(crate) fn write(&self, msg: Message, force: bool) -> Result<(), Message> {
+    pub(crate) fn write(&mut self, msg: Message, force: bool) -> Result<(), Message> {
         let peer = 1 - self.side;
-        let mut st = self.state();
-        let limit = st.limit(peer);
-        if st.closed
-            || st.peers[self.side].is_none()
-            || (!force && limit != 0 && st.unread[peer] >= limit)
-        {
+        // This side has not attached yet: there is nobody to wake for room.
+        let attached = self.pipe.lanes[self.side].reader.get().is_some();
+        if self.pipe.closed.load(Ordering::Acquire) || !attached {
             return Err(msg);
         }
-        let was_empty = st.queues[peer].is_empty();
-        st.queues[peer].push_back(msg);
-        st.unread[peer] += 1;
-        if was_empty {
-            if let Some(reader) = &st.peers[peer] {
-                reader.signal.notify();
+        if !force && !self.under_limit() && !self.wait_for_room() {
+            return Err(msg);
+        }
+        self.push(Slot::Message(msg));
+        self.written += 1;
+        fence(Ordering::SeqCst);
+        self.pipe.lanes[peer].wake_reader();
+        Ok(())
+    }
+
+    /// Pushes onto the ring, moving on to a ring twice the size when this one is full (its
+    /// last slot is kept for the link).
+    fn push(&mut self, slot: Slot) {
+        if self.tx.len() + 1 < self.tx.capacity() {
+            let pushed = self.tx.push(slot);
+            debug_assert!(pushed.is_ok(), "only this side pushes");
+            return;
+        }
+        let next = ring(self.tx.capacity() * 2);
+        let pushed = next.push(slot);
+        debug_assert!(pushed.is_ok(), "a new ring has room");
+        let linked = self.tx.push(Slot::Next(Arc::clone(&next)));
+        debug_assert!(linked.is_ok(), "the last slot is kept for the link");
+        self.tx = next;
+    }
+
+    /// The next message on this side's ring, following links to later rings.
+    fn pop(&mut self) -> Option<Message> {
+        loop {
+            match self.rx.pop()? {
+                Slot::Message(msg) => return Some(msg),
+                Slot::Next(next) => self.rx = next,
             }
         }
-        Ok(())
     }
 
     /// Takes the next message the peer sent.
     pub(crate) fn read(&mut self) -> Option<Message> {
-        if self.batch.is_empty() {
-            self.refill();
-        }
-        let msg = self.batch.pop_front()?;
-        self.read_since_credit += 1;
-        // Credit goes back as soon as a batch is used up (a writer waiting at the high-water
-        // mark must not wait for the next read), and every 256 messages within a long one.
-        if self.batch.is_empty() || self.read_since_credit >= 256 {
-            self.refill();
+        let msg = match self.pop() {
+            Some(msg) => msg,
+            None => {
+                self.give_credit();
+                // Say so before looking again: a write meanwhile either shows here or wakes us.
+                let idle = |end: &InprocEnd, now| {
+                    end.pipe.lanes[end.side]
+                        .reader_idle
+                        .store(now, Ordering::Relaxed)
+                };
+                idle(self, true);
+                fence(Ordering::SeqCst);
+                let msg = self.pop()?;
+                idle(self, false);
+                msg
+            }
+        };
+        self.read += 1;
+        // Credit goes back as soon as everything is read (a writer waiting at the high-water
+        // mark must not wait for the next read), and every CREDIT_BATCH messages meanwhile.
+        if self.read - self.told >= CREDIT_BATCH || self.rx.is_empty() {
+            self.give_credit();
         }
         Some(msg)
     }
 
-    /// Gives the writer its credit back and, when the batch is used up, takes the next one.
-    fn refill(&mut self) {
-        let pipe = Arc::clone(&self.pipe);
-        let mut st = pipe.state.lock().unwrap_or_else(|e| e.into_inner());
-        self.give_credit(&mut st);
-        if self.batch.is_empty() {
-            std::mem::swap(&mut self.batch, &mut st.queues[self.side]);
-        }
-    }
-
-    /// Tells the writer how many messages were read since last time, waking it if it was full.
-    fn give_credit(&mut self, st: &mut State) {
-        if self.read_since_credit == 0 {
+    /// Tells the writer how many messages were read, waking it if it found the lane full.
+    fn give_credit(&mut self) {
+        if self.told == self.read {
             return;
         }
-        let limit = st.limit(self.side);
-        let was_full = limit != 0 && st.unread[self.side] >= limit;
-        st.unread[self.side] -= self.read_since_credit;
-        self.read_since_credit = 0;
-        if was_full {
-            if let Some(writer) = &st.peers[1 - self.side] {
-                writer.signal.notify();
-            }
+        self.told = self.read;
+        let lane = &self.pipe.lanes[self.side];
+        lane.read.store(self.read, Ordering::Release);
+        fence(Ordering::SeqCst);
+        if lane.writer_full.load(Ordering::Relaxed)
+            && lane.writer_full.swap(false, Ordering::Relaxed)
+        {
+            self.pipe.notify(1 - self.side);
         }
     }
 
     /// True when either side has closed the pipe.
     pub(crate) fn is_closed(&self) -> bool {
-        self.state().closed
+        self.pipe.closed.load(Ordering::Acquire)
     }
 
     /// True when the peer has closed and nothing is left to read.
     pub(crate) fn is_finished(&self) -> bool {
-        let st = self.state();
-        st.closed && st.queues[self.side].is_empty() && self.batch.is_empty()
+        // Everything written before the close is on the ring once the close is seen.
+        self.pipe.closed.load(Ordering::Acquire) && self.rx.is_empty()
     }
 
     /// Closes the pipe; what this side has already written stays readable by the peer.
     pub(crate) fn close(&self) {
-        let mut st = self.state();
-        st.closed = true;
-        if let Some(peer) = &st.peers[1 - self.side] {
-            peer.signal.notify();
-        }
+        self.pipe.closed.store(true, Ordering::Release);
+        self.pipe.notify(1 - self.side);
     }
+}
+
+fn ring(capacity: usize) -> Arc<ArrayQueue<Slot>> {
+    Arc::new(ArrayQueue::new(capacity))
 }
 
 #[cfg(test)]
@@ -222,7 +321,7 @@ mod tests {
 
     #[test]
     fn messages_cross_in_order_and_the_limit_holds() {
-        let (a, mut b) = InprocEnd::new_pair(peer(1));
+        let (mut a, mut b) = InprocEnd::new_pair(peer(1));
         b.attach(peer(1));
         assert!(a.write("1".into(), false).is_ok());
         assert!(a.write("2".into(), false).is_ok());
@@ -242,19 +341,94 @@ mod tests {
     #[test]
     fn a_full_writer_is_woken_when_credit_comes_back() {
         let writer = peer(1);
-        let (a, mut b) = InprocEnd::new_pair(writer.clone());
+        let (mut a, mut b) = InprocEnd::new_pair(writer.clone());
         b.attach(peer(1));
         a.write("1".into(), false).unwrap();
         a.write("2".into(), false).unwrap();
         let seen = writer.signal.epoch();
+        assert!(a.write("3".into(), false).is_err(), "full");
         b.read();
         b.read();
         assert_ne!(writer.signal.epoch(), seen);
     }
 
     #[test]
+    fn a_side_told_there_is_no_room_is_woken_by_the_credit() {
+        // A poller asks for POLLOUT without writing: it must hear of room as a writer does.
+        let writer = peer(1);
+        let (mut a, mut b) = InprocEnd::new_pair(writer.clone());
+        b.attach(peer(1));
+        a.write("1".into(), false).unwrap();
+        a.write("2".into(), false).unwrap();
+        assert!(!a.has_room());
+        let seen = writer.signal.epoch();
+        b.read();
+        b.read();
+        assert_ne!(writer.signal.epoch(), seen);
+        assert!(a.has_room());
+    }
+
+    fn numbered(i: u32) -> Message {
+        Message::from(i.to_le_bytes().to_vec())
+    }
+
+    #[test]
+    fn forced_writes_grow_the_ring_and_arrive_in_order() {
+        let (mut a, mut b) = InprocEnd::new_pair(peer(1));
+        b.attach(peer(1));
+        for i in 0..10_000 {
+            a.write(numbered(i), true).unwrap();
+        }
+        for i in 0..10_000 {
+            assert_eq!(b.read(), Some(numbered(i)));
+        }
+        assert_eq!(b.read(), None);
+    }
+
+    #[test]
+    fn messages_cross_threads_in_order_and_every_wait_is_woken() {
+        let deadline = || Some(std::time::Instant::now() + std::time::Duration::from_secs(10));
+        for hwm in [1, 3, 1000] {
+            let (writer, reader) = (peer(hwm), peer(hwm));
+            let (mut a, mut b) = InprocEnd::new_pair(writer.clone());
+            b.attach(reader.clone());
+            let count = 100_000;
+            let sender = std::thread::spawn(move || {
+                for i in 0..count {
+                    let mut msg = numbered(i);
+                    loop {
+                        let seen = writer.signal.epoch();
+                        match a.write(msg, false) {
+                            Ok(()) => break,
+                            Err(back) => msg = back,
+                        }
+                        assert!(
+                            writer.signal.wait(seen, deadline()),
+                            "a full writer was not woken"
+                        );
+                    }
+                }
+            });
+            for i in 0..count {
+                loop {
+                    let seen = reader.signal.epoch();
+                    if let Some(msg) = b.read() {
+                        assert_eq!(msg, numbered(i), "high-water mark {hwm}");
+                        break;
+                    }
+                    assert!(
+                        reader.signal.wait(seen, deadline()),
+                        "an idle reader was not woken"
+                    );
+                }
+            }
+            sender.join().unwrap();
+        }
+    }
+
+    #[test]
     fn close_lets_the_reader_drain_first() {
-        let (a, mut b) = InprocEnd::new_pair(peer(10));
+        let (mut a, mut b) = InprocEnd::new_pair(peer(10));
         b.attach(peer(10));
         a.write("last".into(), false).unwrap();
         a.close();
