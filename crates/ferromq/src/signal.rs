@@ -23,6 +23,12 @@ pub(crate) struct Signal {
     /// A file descriptor that turns readable on notify, for foreign event loops; made on
     /// first use.
     fd: OnceLock<ReadinessFd>,
+    /// The fd has been handed out (`fd`): every notify raises it from then on.
+    fd_watched: AtomicBool,
+    /// Threads of this socket's own waiting on the fd (`begin_fd_wait`): while there are none
+    /// and nobody else watches it, a notify leaves it alone, which spares a write to raise it
+    /// and two reads to lower it on every message a waiting `recv` reads for itself.
+    fd_waiters: AtomicUsize,
 }
 
 /// One end of a socket pair that a notify writes a byte to, unless one is already there.
@@ -52,7 +58,10 @@ impl Signal {
     pub(crate) fn notify(&self) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
         if let Some(fd) = self.fd.get() {
-            fd.raise();
+            if self.fd_watched.load(Ordering::SeqCst) || self.fd_waiters.load(Ordering::SeqCst) > 0
+            {
+                fd.raise();
+            }
         }
         if self.sleepers.load(Ordering::SeqCst) > 0 {
             let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -60,9 +69,16 @@ impl Signal {
         }
     }
 
-    /// The readiness fd, made now if need be; it starts raised, so that a new watcher looks
-    /// at the socket once.
+    /// The readiness fd, made now if need be, for a watcher that may wait on it at any time;
+    /// it starts raised, so that a new watcher looks at the socket once.
     pub(crate) fn fd(&self) -> std::io::Result<BorrowedFd<'_>> {
+        self.fd_watched.store(true, Ordering::SeqCst);
+        self.own_fd()
+    }
+
+    /// The readiness fd, for this socket's own waits between `begin_fd_wait` and
+    /// `end_fd_wait`.
+    pub(crate) fn own_fd(&self) -> std::io::Result<BorrowedFd<'_>> {
         if self.fd.get().is_none() {
             let (reader, writer) = UnixStream::pair()?;
             reader.set_nonblocking(true)?;
@@ -79,6 +95,17 @@ impl Signal {
             Some(fd) => Ok(fd.reader.as_fd()),
             None => Err(std::io::Error::other("the readiness fd could not be kept")),
         }
+    }
+
+    /// Starts a wait on the fd: notifies raise it until `end_fd_wait`. Call it before
+    /// `lower_fd` and before reading the epoch to wait on: a notify that comes after the
+    /// epoch was read then raises the fd.
+    pub(crate) fn begin_fd_wait(&self) {
+        self.fd_waiters.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub(crate) fn end_fd_wait(&self) {
+        self.fd_waiters.fetch_sub(1, Ordering::SeqCst);
     }
 
     /// Lowers the readiness fd before the socket's state is looked at: a change after this
@@ -151,6 +178,40 @@ mod tests {
         let start = Instant::now();
         assert!(!signal.wait(signal.epoch(), Some(start + Duration::from_millis(30))));
         assert!(start.elapsed() >= Duration::from_millis(30));
+    }
+
+    /// Whether the readiness fd had a byte to read; it is lowered after.
+    fn raised(signal: &Signal) -> bool {
+        let fd = signal.fd.get().unwrap();
+        let had = matches!((&fd.reader).read(&mut [0u8; 8]), Ok(n) if n > 0);
+        signal.lower_fd();
+        had
+    }
+
+    #[test]
+    fn the_fd_is_raised_only_while_someone_may_wait_on_it() {
+        let signal = Signal::default();
+        signal.own_fd().unwrap();
+        assert!(raised(&signal), "a new fd starts raised");
+        signal.notify();
+        assert!(
+            !raised(&signal),
+            "nobody waits on the fd: a notify leaves it"
+        );
+        signal.begin_fd_wait();
+        signal.notify();
+        assert!(
+            raised(&signal),
+            "a notify during a wait on the fd raises it"
+        );
+        signal.end_fd_wait();
+        signal.notify();
+        assert!(!raised(&signal));
+        // Once handed out, the fd may be watched at any time.
+        signal.fd().unwrap();
+        signal.lower_fd();
+        signal.notify();
+        assert!(raised(&signal), "a handed-out fd is raised by every notify");
     }
 
     #[test]

@@ -445,7 +445,7 @@ impl Socket {
         };
         let mut waiter = self.waiter.borrow_mut();
         if waiter.is_none() {
-            let Ok(fd) = self.shared.signal.fd() else {
+            let Ok(fd) = self.shared.signal.own_fd() else {
                 return Ok(false);
             };
             match Waiter::new(fd.as_raw_fd()) {
@@ -463,10 +463,12 @@ impl Socket {
             return Ok(false);
         }
         // Lowered before the epoch is read: a notify after this raises the fd again.
+        self.shared.signal.begin_fd_wait();
         self.shared.signal.lower_fd();
         if self.shared.signal.epoch() == seen {
             waiter.wait(deadline);
         }
+        self.shared.signal.end_fd_wait();
         self.shared.with_core(SocketCore::return_reading);
         Ok(true)
     }
