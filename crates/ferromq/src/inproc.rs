@@ -17,7 +17,8 @@ use crate::signal::Signal;
 
 /// Slots of a new ring; a full ring is followed by one twice its size.
 const FIRST_RING: usize = 32;
-/// The reader hands credit back at least this often (and whenever it has read everything).
+/// The reader hands credit back at least this often, and after half the lane's limit, so that
+/// a writer is only ever held back by messages still unread (and whenever it reads nothing).
 const CREDIT_BATCH: usize = 256;
 
 /// What one side of an inproc pipe says about itself (the inproc handshake).
@@ -260,9 +261,15 @@ impl InprocEnd {
             }
         };
         self.read += 1;
-        // Credit goes back as soon as everything is read (a writer waiting at the high-water
-        // mark must not wait for the next read), and every CREDIT_BATCH messages meanwhile.
-        if self.read - self.told >= CREDIT_BATCH || self.rx.is_empty() {
+        // Credit goes back in batches of at most half the limit: a writer that finds the lane
+        // full then has more than half the limit unread, and is woken before the reader has
+        // read all of it.
+        let limit = self.pipe.lanes[self.side].limit.load(Ordering::Relaxed);
+        let batch = match limit {
+            0 => CREDIT_BATCH,
+            limit => (limit / 2).clamp(1, CREDIT_BATCH),
+        };
+        if self.read - self.told >= batch {
             self.give_credit();
         }
         Some(msg)
