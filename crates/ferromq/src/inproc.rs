@@ -347,32 +347,24 @@ mod tests {
 
     #[test]
     fn a_full_writer_is_woken_when_credit_comes_back() {
-        let writer = peer(1);
-        let (mut a, mut b) = InprocEnd::new_pair(writer.clone());
-        b.attach(peer(1));
-        a.write("1".into(), false).unwrap();
-        a.write("2".into(), false).unwrap();
-        let seen = writer.signal.epoch();
-        assert!(a.write("3".into(), false).is_err(), "full");
-        b.read();
-        b.read();
-        assert_ne!(writer.signal.epoch(), seen);
-    }
-
-    #[test]
-    fn a_side_told_there_is_no_room_is_woken_by_the_credit() {
-        // A poller asks for POLLOUT without writing: it must hear of room as a writer does.
-        let writer = peer(1);
-        let (mut a, mut b) = InprocEnd::new_pair(writer.clone());
-        b.attach(peer(1));
-        a.write("1".into(), false).unwrap();
-        a.write("2".into(), false).unwrap();
-        assert!(!a.has_room());
-        let seen = writer.signal.epoch();
-        b.read();
-        b.read();
-        assert_ne!(writer.signal.epoch(), seen);
-        assert!(a.has_room());
+        // Whether it found the pipe full by writing, or by asking (a poller wanting POLLOUT).
+        for asked in [false, true] {
+            let writer = peer(1);
+            let (mut a, mut b) = InprocEnd::new_pair(writer.clone());
+            b.attach(peer(1));
+            a.write("1".into(), false).unwrap();
+            a.write("2".into(), false).unwrap();
+            let seen = writer.signal.epoch();
+            if asked {
+                assert!(!a.has_room());
+            } else {
+                assert!(a.write("3".into(), false).is_err(), "full");
+            }
+            b.read();
+            b.read();
+            assert_ne!(writer.signal.epoch(), seen, "asked: {asked}");
+            assert!(a.has_room());
+        }
     }
 
     fn numbered(i: u32) -> Message {
