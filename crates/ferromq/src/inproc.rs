@@ -171,7 +171,10 @@ impl InprocEnd {
         }
         self.pipe.set_limits(&peers);
         drop(peers);
+        // Both sides may have room now: the peer to write to this side, and this side (a
+        // sender on another thread, a poller) to write to the peer.
         self.pipe.notify(1 - self.side);
+        self.pipe.notify(self.side);
     }
 
     /// Whether the peer's lane has room under its limit, as far as its last credit says.
@@ -291,11 +294,6 @@ impl InprocEnd {
         }
     }
 
-    /// True when either side has closed the pipe.
-    pub(crate) fn is_closed(&self) -> bool {
-        self.pipe.closed.load(Ordering::Acquire)
-    }
-
     /// True when the peer has closed and nothing is left to read.
     pub(crate) fn is_finished(&self) -> bool {
         // Everything written before the close is on the ring once the close is seen.
@@ -306,6 +304,14 @@ impl InprocEnd {
     pub(crate) fn close(&self) {
         self.pipe.closed.store(true, Ordering::Release);
         self.pipe.notify(1 - self.side);
+    }
+}
+
+impl Drop for InprocEnd {
+    /// An end dropped without a close (its socket went while the pipe was being handed to it)
+    /// still tells the peer, which would otherwise write into it until full, then wait.
+    fn drop(&mut self) {
+        self.close();
     }
 }
 
@@ -435,5 +441,14 @@ mod tests {
         assert_eq!(b.read().unwrap(), Message::from("last"));
         assert!(b.is_finished());
         assert!(b.write("x".into(), false).is_err());
+    }
+
+    #[test]
+    fn an_end_dropped_without_a_close_closes_the_pipe() {
+        let (a, b) = InprocEnd::new_pair(peer(10));
+        b.attach(peer(10));
+        drop(b);
+        assert!(!a.has_room(), "the peer has gone");
+        assert!(a.is_finished());
     }
 }

@@ -328,8 +328,7 @@ impl Pipes {
         }
     }
 
-    /// Whether a stream pipe has room for another message. (An inproc pipe's room is known
-    /// only under its lock, so its `write` answers instead.)
+    /// Whether a stream pipe has room for another message.
     pub(crate) fn stream_has_room(&self, key: usize) -> bool {
         match self.slab.get(key) {
             Some(Pipe {
@@ -373,8 +372,9 @@ impl Pipes {
         }
         match &mut pipe.kind {
             PipeKind::Inproc(end) => end.write(msg, force).inspect_err(|_| {
-                // Refused because the peer left, not because it is full: the pipe is gone.
-                if end.is_closed() {
+                // Refused because the peer left, and all it sent has been read: the pipe is
+                // gone. Until then what it sent before leaving stays readable.
+                if end.is_finished() {
                     pipe.dead = Closed::disconnected("the inproc peer closed");
                 }
             }),

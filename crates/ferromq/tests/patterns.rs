@@ -439,6 +439,22 @@ fn pull_fair_queues_from_its_pushes() {
 
 // ---- PAIR (RFC 31) -------------------------------------------------------------------------
 
+/// What an inproc peer sent before it closed is still received, even when a send to the
+/// gone peer is tried first (which must not throw the pipe and its messages away).
+#[test]
+fn an_inproc_peer_that_sends_and_closes_is_heard_after_a_failed_send() {
+    let ctx = Context::new();
+    let a = socket(&ctx, SocketType::Pair);
+    a.bind("inproc://said-and-closed").unwrap();
+    let b = socket(&ctx, SocketType::Pair);
+    b.connect("inproc://said-and-closed").unwrap();
+    send(&b, &["bye"], "b");
+    drop(b);
+    let e = a.try_send("to nobody").expect_err("the peer is gone");
+    assert_eq!(e.kind(), ErrorKind::WouldBlock, "{e}");
+    assert_eq!(recv(&a, "what b said before it closed"), ["bye"]);
+}
+
 #[test]
 fn pair_talks_both_ways_and_refuses_a_second_peer() {
     over_each_transport(|t| {
