@@ -14,8 +14,8 @@ use std::ops::Deref;
 
 use bytes::Bytes;
 
-/// The bytes of one frame. It derefs to `[u8]`, compares with byte strings and strings, and
-/// converts from and to `Bytes`, `Vec<u8>` and `String`.
+/// The bytes of one frame. It derefs to `[u8]`, compares with byte strings and strings, is
+/// made from `Bytes`, `Vec<u8>`, `String` and slices, and turns into `Bytes` or `Vec<u8>`.
 #[derive(Clone)]
 pub struct Frame(Repr);
 

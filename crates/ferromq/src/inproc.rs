@@ -17,8 +17,9 @@ use crate::signal::Signal;
 
 /// Slots of a new ring; a full ring is followed by one twice its size.
 const FIRST_RING: usize = 32;
-/// The reader hands credit back at least this often, and after half the lane's limit, so that
-/// a writer is only ever held back by messages still unread (and whenever it reads nothing).
+/// The reader hands credit back after at most this many messages (after half the lane's limit
+/// when that is fewer) and whenever a read finds nothing: a writer is then held back only while
+/// more than half its limit is unread.
 const CREDIT_BATCH: usize = 256;
 
 /// What one side of an inproc pipe says about itself (the inproc handshake).
@@ -54,7 +55,8 @@ struct Lane {
 }
 
 impl Lane {
-    /// Wakes the reader if it said it may be waiting. `fence` orders this after the write.
+    /// Wakes the reader if it said it may be waiting. The writer fences between its push and
+    /// this, as the reader does between raising the flag and looking again.
     fn wake_reader(&self) {
         if self.reader_idle.load(Ordering::Relaxed)
             && self.reader_idle.swap(false, Ordering::Relaxed)
