@@ -218,16 +218,13 @@ impl FrameDecoder {
         let Some(head) = self.peek(input)? else {
             return Ok(None);
         };
-        input.advance(head.header_len);
-        let body = input.split_to(head.body_len).freeze();
-        Ok(Some(if head.command {
-            Frame::Command(command(body)?)
-        } else {
-            Frame::Message {
-                more: head.more,
-                body,
-            }
-        }))
+        take_with(input, head, command).map(Some)
+    }
+
+    /// Takes the frame that `peek` found at the front of `input` off it, without copying its
+    /// body: `decode` in two steps, for a caller that takes some frames its own way.
+    pub fn take(&self, input: &mut BytesMut, head: FrameHead) -> Result<Frame, ProtocolError> {
+        take_with(input, head, Command::decode)
     }
 
     /// Where the frame at the front of `input` lies, once it is whole (`Ok(None)` before),
@@ -269,6 +266,24 @@ impl FrameDecoder {
             Ok(None) | Err(_) => min_header_len(input.first(), self.framing).max(input.len() + 1),
         }
     }
+}
+
+/// Takes the frame `head` describes off the front of `input`, commands parsed by `command`.
+fn take_with(
+    input: &mut BytesMut,
+    head: FrameHead,
+    command: fn(Bytes) -> Result<Command, ProtocolError>,
+) -> Result<Frame, ProtocolError> {
+    input.advance(head.header_len);
+    let body = input.split_to(head.body_len).freeze();
+    Ok(if head.command {
+        Frame::Command(command(body)?)
+    } else {
+        Frame::Message {
+            more: head.more,
+            body,
+        }
+    })
 }
 
 #[cfg(test)]

@@ -729,27 +729,25 @@ impl Connection {
             }
             return Ok(());
         }
+        let protocol_error =
+            |e: ProtocolError| Closed::ProtocolError(format!("protocol error: {e}"));
         while rcvhwm == 0 || inq.len() < rcvhwm {
-            // A short message frame is copied into its `Frame`, leaving the input buffer
-            // unshared; anything else is split off it.
-            if out.curve.is_none() {
-                match self.decoder.peek(&self.inbuf) {
-                    Ok(Some(head)) if !head.command && head.body_len <= Frame::INLINE => {
-                        let body = &self.inbuf[head.header_len..][..head.body_len];
-                        let body = Frame::copy_from_slice(body);
-                        self.inbuf.advance(head.header_len + head.body_len);
-                        self.take_frame(head.more, body, inq, progress);
-                        continue;
-                    }
-                    Ok(None) => break,
-                    _ => {}
-                }
-            }
-            let frame = match self.decoder.decode(&mut self.inbuf) {
-                Ok(Some(frame)) => frame,
-                Ok(None) => break,
-                Err(e) => return Err(Closed::ProtocolError(format!("protocol error: {e}"))),
+            let Some(head) = self.decoder.peek(&self.inbuf).map_err(protocol_error)? else {
+                break;
             };
+            // A short message frame is copied into its `Frame`, leaving the input buffer
+            // unshared; anything else is split off it. Under CURVE every frame goes to the
+            // codec below, which opens it or refuses it.
+            if out.curve.is_none() && !head.command && head.body_len <= Frame::INLINE {
+                let body = Frame::copy_from_slice(&self.inbuf[head.header_len..][..head.body_len]);
+                self.inbuf.advance(head.header_len + head.body_len);
+                self.take_frame(head.more, body, inq, progress);
+                continue;
+            }
+            let frame = self
+                .decoder
+                .take(&mut self.inbuf, head)
+                .map_err(protocol_error)?;
             // A box that does not open, or comes out of order, ends the connection with no
             // ERROR (RFC 26).
             let frame = match out.curve.as_mut() {
