@@ -389,6 +389,18 @@ impl std::fmt::Display for Closed {
     }
 }
 
+/// How far a read goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ReadTo {
+    /// Until a read comes back short: a stream socket returns all it holds, so a further read
+    /// would only say it would block, and whoever watches the stream is told of anything newer.
+    Short,
+    /// Until the stream would block or ends: when the watcher's report said the peer closed
+    /// (it says so once, and the data before the close comes back short), or when no report
+    /// is to come.
+    End,
+}
+
 /// What a call on a connection changed, for the socket to act on.
 #[derive(Debug, Default)]
 pub(crate) struct Progress {
@@ -441,6 +453,8 @@ pub(crate) struct Connection {
     pub in_waiter: bool,
     /// The user's thread is waiting on this stream: the I/O thread is not watching it.
     pub lent: bool,
+    /// The last read took all the stream held: whatever comes next raises a new edge.
+    pub drained: bool,
 }
 
 impl Connection {
@@ -485,6 +499,7 @@ impl Connection {
             watching_out: true,
             in_waiter: false,
             lent: false,
+            drained: false,
         }
     }
 
@@ -587,25 +602,32 @@ impl Connection {
         }
     }
 
-    /// Reads and decodes until the stream is drained or `inq` reaches `rcvhwm` (0: no limit).
-    /// Commands are answered through `out`; subscriptions become messages, as libzmq shows
-    /// them to XPUB users.
+    /// Reads and decodes until the stream is drained (as `to` says) or `inq` reaches
+    /// `rcvhwm` (0: no limit). Commands are answered through `out`; subscriptions become
+    /// messages, as libzmq shows them to XPUB users.
     pub(crate) fn read(
         &mut self,
         inq: &mut VecDeque<Message>,
         rcvhwm: usize,
         out: &mut OutBuffer,
+        to: ReadTo,
     ) -> Progress {
         let mut progress = Progress::default();
         if self.is_connecting() {
             return progress;
         }
+        self.drained = false;
+        let mut short = false;
         loop {
             if let Err(reason) = self.process(inq, rcvhwm, out, &mut progress) {
                 progress.closed = Some(reason);
                 return progress;
             }
             if rcvhwm != 0 && inq.len() >= rcvhwm {
+                return progress;
+            }
+            if short && to == ReadTo::Short {
+                self.drained = true;
                 return progress;
             }
             let needed = self.decoder.needed(&self.inbuf);
@@ -654,12 +676,17 @@ impl Connection {
                 // A full read says more is waiting: read more at a time, up to MAX_READ, and
                 // less again when reads come back half empty.
                 Ok(n) if adapt && n == chunk => self.read_size = (self.read_size * 2).min(MAX_READ),
-                Ok(n) if adapt && n < chunk / 2 => {
-                    self.read_size = (self.read_size / 2).max(READ_SIZE)
+                Ok(n) => {
+                    short = n < chunk;
+                    if adapt && n < chunk / 2 {
+                        self.read_size = (self.read_size / 2).max(READ_SIZE);
+                    }
                 }
-                Ok(_) => {}
                 Err(e) => match e.kind() {
-                    io::ErrorKind::WouldBlock => return progress,
+                    io::ErrorKind::WouldBlock => {
+                        self.drained = true;
+                        return progress;
+                    }
                     io::ErrorKind::Interrupted => {}
                     _ => {
                         progress.closed = Closed::disconnected(format!("read failed: {e}"));

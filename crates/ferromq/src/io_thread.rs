@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use mio::{Events, Poll, Registry, Token, Waker};
 
+use crate::connection::ReadTo;
 use crate::endpoint::TcpHost;
 use crate::outbox::{Outbox, Written};
 use crate::socket::SocketShared;
@@ -244,10 +245,16 @@ impl EventLoop {
                 let id = (event.token().0 >> 32) as u32;
                 let key = event.token().0 as u32;
                 if let Some(socket) = self.shared.socket(id) {
+                    let to = if event.is_read_closed() || event.is_error() {
+                        ReadTo::End
+                    } else {
+                        ReadTo::Short
+                    };
                     socket.handle_event(
                         key,
                         event.is_readable() || event.is_read_closed(),
                         event.is_writable() || event.is_error(),
+                        to,
                     );
                     touched.push(id);
                 }

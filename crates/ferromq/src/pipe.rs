@@ -9,7 +9,7 @@ use bytes::Bytes;
 use ferromq_zmtp::Command;
 use slab::Slab;
 
-use crate::connection::{subscription, Closed, Connection, OutBuffer, Progress};
+use crate::connection::{subscription, Closed, Connection, OutBuffer, Progress, ReadTo};
 use crate::endpoint::Endpoint;
 use crate::inproc::InprocEnd;
 use crate::message::Message;
@@ -489,7 +489,8 @@ fn resume_reading(s: &mut StreamPipe, rcvhwm: usize) -> Progress {
     let Some(conn) = s.conn.as_mut() else {
         return Progress::default();
     };
-    let progress = conn.read(&mut s.inq, rcvhwm, &mut s.out);
+    // The report of a close may have come while reading was paused.
+    let progress = conn.read(&mut s.inq, rcvhwm, &mut s.out, ReadTo::End);
     s.read_blocked = rcvhwm != 0 && s.inq.len() >= rcvhwm;
     progress
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use ferromq_zmtp::SocketType;
 
+use crate::connection::ReadTo;
 use crate::context::ContextShared;
 use crate::core::SocketCore;
 use crate::endpoint::Endpoint;
@@ -66,8 +67,8 @@ impl SocketShared {
         result
     }
 
-    pub(crate) fn handle_event(&self, key: u32, readable: bool, writable: bool) {
-        self.with_core(|core| core.handle_event(key, readable, writable));
+    pub(crate) fn handle_event(&self, key: u32, readable: bool, writable: bool, to: ReadTo) {
+        self.with_core(|core| core.handle_event(key, readable, writable, to));
     }
 
     pub(crate) fn handle_resolved(&self, lookup: crate::io_thread::Lookup) {
@@ -417,9 +418,11 @@ impl Socket {
         loop {
             self.alive()?;
             let seen = self.shared.signal.epoch();
-            let (msg, timeout) = self
-                .shared
-                .with_core(|core| (core.recv(), core.options.rcvtimeo));
+            let (msg, timeout) = self.shared.with_core(|core| {
+                let timeout = core.options.rcvtimeo;
+                let waits = wait.unwrap_or_else(|| Wait::from_timeout(timeout));
+                (core.recv(!matches!(waits, Wait::Never)), timeout)
+            });
             if let Some(msg) = msg? {
                 return Ok(msg);
             }
@@ -465,15 +468,18 @@ impl Socket {
         // Lowered before the epoch is read: a notify after this raises the fd again.
         self.shared.signal.begin_fd_wait();
         self.shared.signal.lower_fd();
-        if self.shared.signal.epoch() == seen {
-            waiter.wait(deadline);
-        }
+        let peer_closed = self.shared.signal.epoch() == seen && waiter.wait(deadline);
         self.shared.signal.end_fd_wait();
-        self.shared.with_core(SocketCore::return_reading);
+        self.shared.with_core(|core| core.end_wait(peer_closed));
         Ok(true)
     }
 
+    /// Waits on the socket's signal, which only the I/O thread raises for its connections:
+    /// any lent to this thread go back to it first.
     fn wait(&self, seen: u64, wait: Wait, what: &str) -> Result<()> {
+        if !matches!(wait, Wait::Never) {
+            self.shared.with_core(SocketCore::take_back_reading);
+        }
         match wait {
             Wait::Never => Err(Error::would_block(&format!("{what} would block"))),
             Wait::Forever => {

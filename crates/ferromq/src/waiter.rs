@@ -44,13 +44,18 @@ impl Waiter {
     }
 
     /// Sleeps until input arrives on a watched connection, the signal is raised, or the
-    /// deadline passes.
-    pub(crate) fn wait(&mut self, deadline: Option<Instant>) {
+    /// deadline passes. Returns whether a peer closed or a stream failed (reported once: the
+    /// reads that follow must go to the end).
+    pub(crate) fn wait(&mut self, deadline: Option<Instant>) -> bool {
         let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         if let Err(e) = self.poll.poll(&mut self.events, timeout) {
             if e.kind() != io::ErrorKind::Interrupted {
                 tracing::warn!("waiting on the socket's connections failed: {e}");
             }
+            return true;
         }
+        self.events
+            .iter()
+            .any(|e| e.token() != SIGNAL && (e.is_read_closed() || e.is_error()))
     }
 }

@@ -103,11 +103,20 @@ fn affinity_puts_the_sockets_io_on_the_chosen_thread() {
     push.set_affinity(0b10).unwrap();
     push.connect(&pull.last_endpoint()).unwrap();
     let (io0, io1) = (thread_cpu_ns(io[0]), thread_cpu_ns(io[1]));
-    let body = vec![0u8; 64 * 1024];
+    // Sent from a thread of its own while nothing is received for a while: the writes block,
+    // and the I/O thread goes on with them (a user's thread does the I/O it can on its own).
+    let sender = std::thread::spawn(move || {
+        let body = vec![0u8; 64 * 1024];
+        for _ in 0..3000 {
+            push.send(body.as_slice()).unwrap();
+        }
+        push
+    });
+    std::thread::sleep(Duration::from_millis(200));
     for _ in 0..3000 {
-        push.send(body.as_slice()).unwrap();
         pull.recv().unwrap();
     }
+    let mut push = sender.join().unwrap();
     let (io0, io1) = (thread_cpu_ns(io[0]) - io0, thread_cpu_ns(io[1]) - io1);
     assert!(
         io1 > 5 * io0.max(1_000_000),

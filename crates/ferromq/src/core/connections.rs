@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::connection::{Closed, Connection, Progress};
+use crate::connection::{Closed, Connection, Progress, ReadTo};
 use crate::endpoint::{Endpoint, TcpHost};
 use crate::io_thread::{token, Lookup};
 use crate::monitor::Event;
@@ -18,14 +18,54 @@ use mio::Registry;
 
 use super::{SocketCore, LISTENER, ZAP};
 
+/// When the user's thread reads its connections, which says how far it reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum UserRead {
+    /// Before it waits on its connections: a lent one that was drained is left to the waiter,
+    /// which is told of anything newer, a close included.
+    ThenWaits,
+    /// After a wait, in which the waiter saw a peer close or a stream fail, or not.
+    Woken { peer_closed: bool },
+    /// With no wait to follow, so no report of a close still to come.
+    NoWait,
+}
+
+impl UserRead {
+    fn reads_to(self) -> ReadTo {
+        match self {
+            UserRead::ThenWaits | UserRead::Woken { peer_closed: false } => ReadTo::Short,
+            UserRead::Woken { peer_closed: true } | UserRead::NoWait => ReadTo::End,
+        }
+    }
+}
+
+/// Lent connections that go unused for this long (up to twice it) go back to the I/O thread,
+/// which then reads in the background again, notices a peer that left and keeps heartbeats.
+const KEEP_LENT: Duration = Duration::from_millis(10);
+
+/// The lending of connections to the user's thread (see `lend_reading`).
+#[derive(Debug, Default)]
+pub(super) struct Lending {
+    /// Some connections are lent.
+    lent: bool,
+    /// The user's thread is in its waiter.
+    waiting: bool,
+    /// Waits begun, and the count at the I/O thread's last look: the same means unused.
+    waits: u64,
+    seen: u64,
+    /// When the I/O thread looks next.
+    check: Option<Instant>,
+}
+
 impl SocketCore {
-    pub(crate) fn handle_event(&mut self, key: u32, readable: bool, writable: bool) {
+    /// Acts on the I/O thread's report of readiness; `to` says how far a read must go.
+    pub(crate) fn handle_event(&mut self, key: u32, readable: bool, writable: bool, to: ReadTo) {
         if key == ZAP {
             self.take_zap_answers();
         } else if key & LISTENER != 0 {
             self.accept((key & !LISTENER) as usize);
         } else {
-            self.pipe_event(key as usize, readable || writable);
+            self.pipe_event(key as usize, readable || writable, to);
         }
         self.start_writers(true);
         self.sweep();
@@ -60,7 +100,8 @@ impl SocketCore {
         self.sweep();
     }
 
-    /// Has the I/O thread told when a connection whose write blocked has room again.
+    /// Has the I/O thread told when a connection whose write blocked has room again; a lent
+    /// connection goes back to it for that (the waiter watches input only).
     fn watch_out(&mut self, key: usize) {
         let id = self.id;
         if let Some(Pipe {
@@ -70,9 +111,12 @@ impl SocketCore {
         {
             if let Some(conn) = s.conn.as_mut().filter(|c| !c.watching_out) {
                 conn.watching_out = true;
-                if !conn.lent {
-                    conn.stream
-                        .watch(&self.io.registry, token(id, key as u32), true);
+                let token = token(id, key as u32);
+                if conn.lent {
+                    conn.lent = false;
+                    conn.stream.rewatch(&self.io.registry, token, true);
+                } else {
+                    conn.stream.watch(&self.io.registry, token, true);
                 }
             }
         }
@@ -80,9 +124,45 @@ impl SocketCore {
 
     /// Lends the reading of the socket's active connections to a user's thread about to wait
     /// on them with `waiter`: the I/O thread stops watching them. Only connections with nothing
-    /// left to write are lent (the waiter watches input only). Returns false, changing nothing,
-    /// when there are none, or more than `MAX_WATCHED`, or one cannot be lent.
+    /// left to write are lent (the waiter watches input only). Returns false, with every
+    /// connection back with the I/O thread, when there are none, or more than `MAX_WATCHED`, or
+    /// one cannot be lent.
+    ///
+    /// Connections stay lent after the wait (see `Lending`), so that a `recv` after a `recv`
+    /// costs no change of watcher, and no wake-up of the I/O thread for a message that comes
+    /// between the two.
     pub(crate) fn lend_reading(&mut self, waiter: &Registry) -> bool {
+        if !self.can_lend() {
+            self.take_back_reading();
+            return false;
+        }
+        for (key, pipe) in self.pipes.slab.iter_mut() {
+            let PipeKind::Stream(s) = &mut pipe.kind else {
+                continue;
+            };
+            let Some(conn) = s.conn.as_mut().filter(|c| c.is_active() && !c.lent) else {
+                continue;
+            };
+            if !conn.in_waiter {
+                if conn.stream.register_input(waiter, mio::Token(key)).is_err() {
+                    continue;
+                }
+                conn.in_waiter = true;
+            }
+            conn.stream.deregister(&self.io.registry);
+            conn.lent = true;
+            conn.watching_out = false;
+            self.lending.lent = true;
+        }
+        self.lending.waiting = true;
+        self.lending.waits += 1;
+        true
+    }
+
+    /// Whether every pipe's connection can be lent: at most `MAX_WATCHED`, at least one active,
+    /// none connecting or in its handshake (those are the I/O thread's), none paused at its
+    /// high-water mark and none with output waiting.
+    fn can_lend(&self) -> bool {
         if self.pipes.slab.len() > MAX_WATCHED {
             return false;
         }
@@ -96,40 +176,54 @@ impl SocketCore {
                         }
                         count += 1;
                     }
-                    // A connection still connecting or in its handshake is the I/O thread's.
                     Some(_) => return false,
                     None => {}
                 },
                 _ => {}
             }
         }
-        if count == 0 {
-            return false;
-        }
-        for (key, pipe) in self.pipes.slab.iter_mut() {
-            let PipeKind::Stream(s) = &mut pipe.kind else {
-                continue;
-            };
-            let Some(conn) = s.conn.as_mut().filter(|c| c.is_active()) else {
-                continue;
-            };
-            if !conn.in_waiter {
-                if conn.stream.register_input(waiter, mio::Token(key)).is_err() {
-                    continue;
-                }
-                conn.in_waiter = true;
-            }
-            conn.stream.deregister(&self.io.registry);
-            conn.lent = true;
-        }
-        true
+        count > 0
     }
 
-    /// Takes reading back after the user's wait: reads what has arrived, then has the I/O
-    /// thread watch the connections again (for room to write only if a write is blocked:
-    /// registering for it would report the idle socket's room at once and wake the thread).
-    pub(crate) fn return_reading(&mut self) {
-        self.read_arrived();
+    /// Ends the user's wait: reads what has arrived and keeps the connections lent, with a
+    /// check armed that gives them back once unused (a connection whose write blocked goes
+    /// back at once, in `watch_out`).
+    pub(crate) fn end_wait(&mut self, peer_closed: bool) {
+        self.read_arrived(UserRead::Woken { peer_closed });
+        self.lending.waiting = false;
+        if self.lending.lent && self.lending.check.is_none() {
+            self.lending.check = Some(Instant::now() + KEEP_LENT);
+            self.arm_timer();
+        }
+    }
+
+    /// The I/O thread's look at lent connections: it takes them back when the user's thread
+    /// has not waited on them since the last look, unless it is waiting now.
+    fn check_lending(&mut self, now: Instant) {
+        if self.lending.check.is_none_or(|at| at > now) {
+            return;
+        }
+        let used = self.lending.waits != self.lending.seen;
+        self.lending.seen = self.lending.waits;
+        self.lending.check = None;
+        if used {
+            self.lending.check = Some(now + KEEP_LENT);
+        } else if !self.lending.waiting {
+            self.take_back_reading();
+        }
+        // Waiting since the last look: `end_wait` arms the next one.
+    }
+
+    /// Gives every lent connection back to the I/O thread (for room to write as well only if
+    /// a write is blocked: registering for it would report the idle socket's room at once and
+    /// wake the thread). Called by the user's thread before it waits in any other way or hands
+    /// out readiness (`events`), and by the I/O thread when lent connections go unused.
+    pub(crate) fn take_back_reading(&mut self) {
+        if !self.lending.lent {
+            return;
+        }
+        self.lending.lent = false;
+        self.lending.check = None;
         let id = self.id;
         for (key, pipe) in self.pipes.slab.iter_mut() {
             let PipeKind::Stream(s) = &mut pipe.kind else {
@@ -170,6 +264,7 @@ impl SocketCore {
 
     pub(crate) fn handle_timer(&mut self, now: Instant) {
         self.timer_armed = None;
+        self.check_lending(now);
         for key in 0..self.pipes.slab.capacity() {
             let Some(pipe) = self.pipes.slab.get_mut(key) else {
                 continue;
@@ -318,7 +413,7 @@ impl SocketCore {
     }
 
     /// Progress on a stream pipe after a readiness event; everything queued is written after.
-    pub(super) fn pipe_event(&mut self, key: usize, ready: bool) {
+    pub(super) fn pipe_event(&mut self, key: usize, ready: bool, to: ReadTo) {
         let rcvhwm = self.pipes.rcvhwm;
         let was_full = !self.pipes.stream_has_room(key);
         let Some(pipe) = self.pipes.slab.get_mut(key) else {
@@ -341,7 +436,7 @@ impl SocketCore {
                         self.handshake_done(key);
                         return;
                     }
-                    return self.pipe_event(key, ready);
+                    return self.pipe_event(key, ready, to);
                 }
                 Err(e) => {
                     pipe.dead = Some(Closed::connect_failed(&e));
@@ -351,7 +446,7 @@ impl SocketCore {
         }
         let mut progress = Progress::default();
         if ready || !conn.is_active() {
-            progress = conn.read(&mut s.inq, rcvhwm, &mut s.out);
+            progress = conn.read(&mut s.inq, rcvhwm, &mut s.out, to);
             s.read_blocked = rcvhwm != 0 && s.inq.len() >= rcvhwm;
         }
         if let Some(request) = progress.auth_request.take() {
@@ -378,10 +473,10 @@ impl SocketCore {
         }
     }
 
-    /// Reads every active connection that is not paused at its high-water mark, from
-    /// whichever thread holds the socket, when the socket has at most `MAX_WATCHED` pipes;
-    /// returns whether it read any.
-    pub(super) fn read_arrived(&mut self) -> bool {
+    /// Reads every active connection that is not paused at its high-water mark, on the
+    /// user's thread, when the socket has at most `MAX_WATCHED` pipes; returns whether it
+    /// read any.
+    pub(super) fn read_arrived(&mut self, when: UserRead) -> bool {
         // With many peers, a read of each on every empty `recv` would cost more than the
         // wake-up it saves: the I/O thread reads those.
         if self.pipes.slab.len() > MAX_WATCHED {
@@ -392,10 +487,11 @@ impl SocketCore {
             let readable = matches!(
                 self.pipes.slab.get(key),
                 Some(Pipe { kind: PipeKind::Stream(s), dead: None, .. })
-                    if !s.read_blocked && s.conn.as_ref().is_some_and(Connection::is_active)
+                    if !s.read_blocked && s.conn.as_ref().is_some_and(|c| c.is_active()
+                        && !(when == UserRead::ThenWaits && c.lent && c.drained))
             );
             if readable {
-                self.pipe_event(key, true);
+                self.pipe_event(key, true, when.reads_to());
                 read = true;
             }
         }
@@ -497,7 +593,7 @@ impl SocketCore {
             if let Some(conn) = s.conn.as_mut() {
                 conn.auth_reply(reply);
                 // The handshake goes on from what it already holds.
-                self.pipe_event(key, true);
+                self.pipe_event(key, true, ReadTo::End);
             }
         }
     }
@@ -624,7 +720,10 @@ impl SocketCore {
             },
             PipeKind::Inproc(_) => None,
         });
-        pipes.chain(self.linger_deadline).min()
+        pipes
+            .chain(self.linger_deadline)
+            .chain(self.lending.check)
+            .min()
     }
 
     pub(super) fn arm_timer(&mut self) {

@@ -33,6 +33,8 @@ use crate::zap::ZapClient;
 mod connections;
 mod endpoints;
 
+use connections::UserRead;
+
 /// The token key of the socket's ZAP client, above every pipe key.
 const ZAP: u32 = LISTENER - 1;
 
@@ -68,6 +70,8 @@ pub(crate) struct SocketCore {
     lookups: u64,
     /// A server's link to the ZAP handler.
     zap: Option<ZapClient>,
+    /// Connections lent to the user's thread.
+    lending: connections::Lending,
 }
 
 impl SocketCore {
@@ -97,6 +101,7 @@ impl SocketCore {
             prefetched: None,
             lookups: 0,
             zap: None,
+            lending: connections::Lending::default(),
         }
     }
 
@@ -242,7 +247,9 @@ impl SocketCore {
         sent
     }
 
-    pub(crate) fn recv(&mut self) -> Result<Option<Message>> {
+    /// Takes the next message; `before_wait` says the caller waits on its connections if
+    /// there is none (see `UserRead`).
+    pub(crate) fn recv(&mut self, before_wait: bool) -> Result<Option<Message>> {
         if let Some(msg) = self.prefetched.take() {
             self.recv_since_send = true;
             return Ok(Some(msg));
@@ -250,7 +257,12 @@ impl SocketCore {
         let mut msg = self.pattern.recv(&mut self.pipes);
         // Nothing queued: read what has arrived on this thread rather than sleep until the I/O
         // thread has read it and woken us, which on few cores costs more than the read.
-        if matches!(msg, Ok(None)) && self.read_arrived() {
+        let when = if before_wait {
+            UserRead::ThenWaits
+        } else {
+            UserRead::NoWait
+        };
+        if matches!(msg, Ok(None)) && self.read_arrived(when) {
             msg = self.pattern.recv(&mut self.pipes);
         }
         if matches!(msg, Ok(Some(_))) {
@@ -263,6 +275,8 @@ impl SocketCore {
     /// Whether a message can be received, and one sent, without waiting. To know the first,
     /// the next message is taken ahead and kept for the next `recv`.
     pub(crate) fn events(&mut self) -> Events {
+        // Whoever asks may wait on the socket's fd next, which only the I/O thread raises.
+        self.take_back_reading();
         if self.prefetched.is_none() {
             if let Ok(Some(msg)) = self.pattern.recv(&mut self.pipes) {
                 self.prefetched = Some(msg);
@@ -301,6 +315,7 @@ impl SocketCore {
     /// Stops listening and closes inproc pipes; returns true when queued messages must still
     /// be written, within the linger period.
     pub(crate) fn close(&mut self) -> bool {
+        self.take_back_reading();
         for (_, mut bound) in std::mem::take(&mut self.listeners) {
             bound.listener.deregister(&self.io.registry);
             self.emit(|| Event::Closed, &bound.endpoint, "");

@@ -1,0 +1,106 @@
+//! A `recv` that waits on its socket's connections itself, which then stay with the user's
+//! thread between calls: a peer's close must still be noticed, whether it comes while `recv`
+//! waits or while nobody is in `recv` at all.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use ferromq::{Context, SocketType};
+use ferromq_zmtp::{encode_frame, Command, Greeting, Mechanism, Metadata, Version};
+use socket2::SockRef;
+
+/// A message frame as a raw ZMTP peer sends it.
+fn frame(body: &[u8]) -> Vec<u8> {
+    let mut bytes = BytesMut::new();
+    encode_frame(&mut bytes, false, body);
+    bytes.to_vec()
+}
+
+/// A raw PUSH peer connected to `endpoint` whose handshake is done both ways.
+fn raw_push(endpoint: &str) -> TcpStream {
+    let greeting = Greeting {
+        version: Version { major: 3, minor: 1 },
+        mechanism: Mechanism::Null,
+        as_server: false,
+    };
+    let mut hello = BytesMut::from(&greeting.encode()[..]);
+    let ready = Metadata(vec![(
+        "Socket-Type".into(),
+        bytes::Bytes::from_static(b"PUSH"),
+    )]);
+    Command::Ready(ready).encode(&mut hello);
+    let mut raw = TcpStream::connect(endpoint.trim_start_matches("tcp://")).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    raw.write_all(&hello).unwrap();
+    // The server's greeting and READY are read, so that closing sends a FIN, not a reset.
+    let mut greeting_and_head = [0u8; 66];
+    raw.read_exact(&mut greeting_and_head).unwrap();
+    assert_eq!(greeting_and_head[64], 0x04, "READY is a short command");
+    let mut ready = vec![0u8; usize::from(greeting_and_head[65])];
+    raw.read_exact(&mut ready).unwrap();
+    raw
+}
+
+/// The last message and the close arrive together (in one segment) while `recv` waits on the
+/// connection: the waiter is told of the close once, with the message, so the read that takes
+/// the message must take the close too. Otherwise a later `recv`, waiting, is left with a
+/// connection that is gone; here the monitor reports the close while that `recv` still waits.
+#[test]
+fn a_close_that_comes_with_the_last_message_is_noticed() {
+    let ctx = Context::new();
+    let pull = ctx.socket(SocketType::Pull).unwrap();
+    let events = pull.monitor().unwrap();
+    pull.bind("tcp://127.0.0.1:*").unwrap();
+    let raw = raw_push(&pull.last_endpoint());
+    common::next_named(&events, &["handshake_succeeded"]);
+
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        // Corked, the frame waits for the FIN, which then leaves with it.
+        SockRef::from(&raw).set_tcp_cork(true).unwrap();
+        (&raw).write_all(&frame(b"last")).unwrap();
+        raw.shutdown(Shutdown::Write).unwrap();
+        raw
+    });
+    assert_eq!(pull.recv().unwrap().frames()[0], "last");
+    let raw = writer.join().unwrap();
+
+    pull.set_rcvtimeo(Some(Duration::from_secs(3))).unwrap();
+    let started = Instant::now();
+    let waiting = std::thread::spawn(move || pull.recv().is_err());
+    let event = common::next_named(&events, &["disconnected"]);
+    assert_eq!(event.name(), "disconnected");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the close was noticed only after {:?}, once the waiting recv had given up",
+        started.elapsed()
+    );
+    assert!(waiting.join().unwrap(), "nothing more was sent");
+    drop(raw);
+}
+
+/// A peer that leaves after a `recv` has waited on its connection, while the user calls
+/// nothing more, is still noticed: the I/O thread takes the connection back.
+#[test]
+fn a_peer_that_leaves_while_nobody_receives_is_noticed() {
+    let ctx = Context::new();
+    let pull = ctx.socket(SocketType::Pull).unwrap();
+    let events = pull.monitor().unwrap();
+    pull.bind("tcp://127.0.0.1:*").unwrap();
+    let push = ctx.socket(SocketType::Push).unwrap();
+    push.connect(&pull.last_endpoint()).unwrap();
+    common::next_named(&events, &["handshake_succeeded"]);
+    let sender = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        push.send("only").unwrap();
+        push
+    });
+    assert_eq!(pull.recv().unwrap().frames()[0], "only");
+    drop(sender.join().unwrap());
+    let event = common::next_named(&events, &["disconnected"]);
+    assert_eq!(event.name(), "disconnected");
+}
