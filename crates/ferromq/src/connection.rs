@@ -31,7 +31,7 @@ const MAX_READ: usize = 256 * 1024;
 const MIN_ROOM: usize = 8 * 1024;
 /// Frame bodies at least this large are written from their own buffer instead of copied,
 /// and read into a buffer of their own size.
-const LARGE_FRAME: usize = 8 * 1024;
+pub(crate) const LARGE_FRAME: usize = 8 * 1024;
 /// Frames up to this size are read into a buffer of exactly their size once their header is
 /// in: no more than one read may take anyway. A larger one grows its buffer read by read, as
 /// the bytes arrive, so that a length a peer announces is never allocated before it is sent.
@@ -191,10 +191,6 @@ impl OutBuffer {
             broken: None,
             legacy: None,
         }
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.outbox.len()
     }
 
     pub(crate) fn push_message(&mut self, msg: &Message) {
@@ -938,14 +934,13 @@ mod tests {
         let mut out = OutBuffer::new(Arc::default());
         out.push_message(&first);
         out.push_message(&second);
-        assert_eq!(out.len(), expected.len());
-        assert_eq!(out.outbox.state().queue.messages(), 2);
+        assert_eq!(out.outbox.queued(), (expected.len(), 2));
         assert_eq!(pending(&out.outbox.state().queue), expected.to_vec());
 
         // Write it in uneven pieces that end inside headers and bodies.
         let mut written = 0;
         for step in [1, 2, 5, 4000, 3, LARGE_FRAME, 1] {
-            let step = step.min(out.len());
+            let step = step.min(out.outbox.queued().0);
             out.outbox.state().queue.consume(step);
             written += step;
             assert_eq!(
@@ -953,9 +948,9 @@ mod tests {
                 expected[written..].to_vec()
             );
         }
-        let rest = out.len();
+        let rest = out.outbox.queued().0;
         out.outbox.state().queue.consume(rest);
-        assert_eq!(out.len(), 0);
+        assert_eq!(out.outbox.queued().0, 0);
     }
 
     #[test]
@@ -975,7 +970,7 @@ mod tests {
             encode_frame(&mut expected, false, body);
         }
         taken.append(&mut out.outbox.state().queue);
-        assert_eq!(out.len(), 0);
+        assert_eq!(out.outbox.queued().0, 0);
         assert_eq!(taken.messages(), 5);
         assert_eq!(taken.bytes, expected.len() - 5);
         assert_eq!(pending(&taken), expected[5..].to_vec());

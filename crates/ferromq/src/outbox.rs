@@ -142,9 +142,10 @@ impl Outbox {
         st.writer == Writer::Idle && st.queue.is_empty()
     }
 
-    /// Bytes queued and not yet taken by a writer.
-    pub(crate) fn len(&self) -> usize {
-        self.state().queue.len()
+    /// Bytes and messages queued and not yet taken by a writer.
+    pub(crate) fn queued(&self) -> (usize, usize) {
+        let st = self.state();
+        (st.queue.len(), st.queue.messages())
     }
 
     /// Makes the caller the writer when there is something to write and a stream to write it

@@ -9,14 +9,17 @@ use bytes::Bytes;
 use ferromq_zmtp::Command;
 use slab::Slab;
 
-use crate::connection::{subscription, Closed, Connection, OutBuffer, Progress, ReadTo};
+use crate::connection::{
+    subscription, Closed, Connection, OutBuffer, Progress, ReadTo, LARGE_FRAME,
+};
 use crate::endpoint::Endpoint;
 use crate::inproc::InprocEnd;
 use crate::message::Message;
 use crate::outbox::{Outbox, Written};
 use crate::signal::Signal;
 
-/// Write at once from the caller's thread when this much is queued for one peer.
+/// Write at once from the caller's thread when this much is queued for one peer in small
+/// messages.
 const FLUSH_AT: usize = 64 * 1024;
 
 /// A pipe over a ZMTP stream. It outlives its connection when it was made by `connect`: the
@@ -239,10 +242,20 @@ impl Pipes {
         s.out.outbox.claim(resume).then_some(&s.out.outbox)
     }
 
-    /// Whether the pipe's output is large enough to be written now by the thread that queued
-    /// it.
+    /// Whether the pipe's output is to be written now by the thread that queued it: much of
+    /// it, in small messages, which the I/O thread would take in many small turns. Large
+    /// messages are left to the I/O thread: its write, mostly the kernel's copy, then runs
+    /// beside the sender making the next message.
     pub(crate) fn large_output(&self, key: usize) -> bool {
-        matches!(self.slab.get(key), Some(Pipe { kind: PipeKind::Stream(s), .. }) if s.out.len() >= FLUSH_AT)
+        let Some(Pipe {
+            kind: PipeKind::Stream(s),
+            ..
+        }) = self.slab.get(key)
+        else {
+            return false;
+        };
+        let (bytes, messages) = s.out.outbox.queued();
+        bytes >= FLUSH_AT && bytes < messages * LARGE_FRAME
     }
 
     /// Takes the next outbox this thread is to write.
