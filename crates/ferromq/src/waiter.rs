@@ -1,9 +1,10 @@
 //! A blocked `recv` that waits on its socket's connections itself.
 //!
 //! Otherwise a message that arrives for a sleeping user wakes two threads: the I/O thread,
-//! which reads it and then wakes the user's thread. While the user waits, the I/O thread stops
-//! watching those connections and this waiter watches them instead, with the socket's signal,
-//! so that the thread that wants the message is the one that wakes.
+//! which reads it and then wakes the user's thread. The I/O thread stops watching those
+//! connections and this waiter watches them instead, with the socket's signal, so that the
+//! thread that wants the message is the one that wakes. They stay lent between waits; the I/O
+//! thread takes them back when they go unused (see `Lending` in `core::connections`).
 
 use std::io;
 use std::os::fd::RawFd;

@@ -1,10 +1,10 @@
 //! The state of one socket: its listeners, its pipes and its pattern, behind one lock that the
 //! user's thread and the I/O thread take in turn. Either thread may do the I/O: the user's
 //! thread writes a reply straight away, reads what has arrived before it would sleep, and
-//! while blocked in `recv` waits on the connections itself (`crate::waiter`); the I/O thread
-//! does what happens in the background. Writes happen without the lock, from each
-//! connection's outbox (`crate::outbox`), so that a writer in the kernel never stalls the
-//! socket.
+//! while blocked in `recv` waits on the connections itself, keeping them between calls
+//! (`crate::waiter`); the I/O thread does what happens in the background. Writes happen
+//! without the lock, from each connection's outbox (`crate::outbox`), so that a writer in the
+//! kernel never stalls the socket.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
