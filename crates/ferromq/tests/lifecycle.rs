@@ -1,6 +1,8 @@
 //! The context's end: blocked calls are released, nothing hangs, queued messages get their
 //! linger.
 
+mod common;
+
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -119,25 +121,14 @@ fn a_socket_keeps_its_context_alive() {
 /// still heard: the handshake is taken in before the close.
 #[test]
 fn a_peer_that_says_everything_and_leaves_at_once_is_heard() {
-    use bytes::BytesMut;
-    use ferromq_zmtp::{encode_frame, Command, Greeting, Mechanism, Metadata, Version};
+    use ferromq_zmtp::encode_frame;
     use std::io::Write;
 
     let ctx = Context::new();
     let pull = ctx.socket(SocketType::Pull).unwrap();
     pull.set_rcvtimeo(Some(Duration::from_secs(5))).unwrap();
     pull.bind("tcp://127.0.0.1:*").unwrap();
-    let greeting = Greeting {
-        version: Version { major: 3, minor: 1 },
-        mechanism: Mechanism::Null,
-        as_server: false,
-    };
-    let mut bytes = BytesMut::from(&greeting.encode()[..]);
-    let ready = Metadata(vec![(
-        "Socket-Type".into(),
-        bytes::Bytes::from_static(b"PUSH"),
-    )]);
-    Command::Ready(ready).encode(&mut bytes);
+    let mut bytes = common::zmtp_hello("PUSH");
     encode_frame(&mut bytes, false, b"said and gone");
     let address = pull
         .last_endpoint()

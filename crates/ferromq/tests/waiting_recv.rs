@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use ferromq::{Context, SocketType};
-use ferromq_zmtp::{encode_frame, Command, Greeting, Mechanism, Metadata, Version};
+use ferromq_zmtp::encode_frame;
 use socket2::SockRef;
 
 /// A message frame as a raw ZMTP peer sends it.
@@ -22,20 +22,9 @@ fn frame(body: &[u8]) -> Vec<u8> {
 
 /// A raw PUSH peer connected to `endpoint` whose handshake is done both ways.
 fn raw_push(endpoint: &str) -> TcpStream {
-    let greeting = Greeting {
-        version: Version { major: 3, minor: 1 },
-        mechanism: Mechanism::Null,
-        as_server: false,
-    };
-    let mut hello = BytesMut::from(&greeting.encode()[..]);
-    let ready = Metadata(vec![(
-        "Socket-Type".into(),
-        bytes::Bytes::from_static(b"PUSH"),
-    )]);
-    Command::Ready(ready).encode(&mut hello);
     let mut raw = TcpStream::connect(endpoint.trim_start_matches("tcp://")).unwrap();
     raw.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    raw.write_all(&hello).unwrap();
+    raw.write_all(&common::zmtp_hello("PUSH")).unwrap();
     // The server's greeting and READY are read, so that closing sends a FIN, not a reset.
     let mut greeting_and_head = [0u8; 66];
     raw.read_exact(&mut greeting_and_head).unwrap();

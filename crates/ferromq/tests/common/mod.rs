@@ -476,3 +476,20 @@ pub fn send_frames<F: AsRef<[u8]>>(socket: &ferromq::Socket, frames: &[F], what:
         .send(msg)
         .unwrap_or_else(|e| panic!("{what}: send failed: {e}"));
 }
+
+/// What a raw ZMTP 3.1 peer of type `socket_type` sends first: a NULL client's greeting and its
+/// READY (RFC 23 and 37), made with the protocol crate's encoders.
+pub fn zmtp_hello(socket_type: &'static str) -> bytes::BytesMut {
+    let greeting = ferromq_zmtp::Greeting {
+        version: ferromq_zmtp::Version { major: 3, minor: 1 },
+        mechanism: ferromq_zmtp::Mechanism::Null,
+        as_server: false,
+    };
+    let mut hello = bytes::BytesMut::from(&greeting.encode()[..]);
+    let ready = ferromq_zmtp::Metadata(vec![(
+        "Socket-Type".into(),
+        bytes::Bytes::from_static(socket_type.as_bytes()),
+    )]);
+    ferromq_zmtp::Command::Ready(ready).encode(&mut hello);
+    hello
+}
