@@ -243,10 +243,10 @@ impl Pipes {
     }
 
     /// Whether the pipe's output is to be written now by the thread that queued it: much of
-    /// it, in small messages, which the I/O thread would take in many small turns. Large
+    /// it, piled up in small messages, which the I/O thread would take in many small turns. Large
     /// messages are left to the I/O thread: its write, mostly the kernel's copy, then runs
     /// beside the sender making the next message.
-    pub(crate) fn large_output(&self, key: usize) -> bool {
+    pub(crate) fn small_output_piled(&self, key: usize) -> bool {
         let Some(Pipe {
             kind: PipeKind::Stream(s),
             ..

@@ -420,8 +420,13 @@ impl Socket {
             let seen = self.shared.signal.epoch();
             let (msg, timeout) = self.shared.with_core(|core| {
                 let timeout = core.options.rcvtimeo;
-                let waits = wait.unwrap_or_else(|| Wait::from_timeout(timeout));
-                (core.recv(!matches!(waits, Wait::Never)), timeout)
+                // Past its deadline a recv does not wait again: it reads everything first.
+                let waits = match wait.unwrap_or_else(|| Wait::from_timeout(timeout)) {
+                    Wait::Never => false,
+                    Wait::Forever => true,
+                    Wait::Until(deadline, _) => Instant::now() < deadline,
+                };
+                (core.recv(waits), timeout)
             });
             if let Some(msg) = msg? {
                 return Ok(msg);
@@ -632,6 +637,9 @@ impl Socket {
     /// The descriptor belongs to the socket and lives as long as it (`try_clone_to_owned`
     /// gives one to hand on, for example to a child process).
     pub fn fd(&self) -> Result<std::os::fd::BorrowedFd<'_>> {
+        // Whoever holds the fd waits on it: connections lent to a `recv` go back to the I/O
+        // thread, which raises it.
+        self.shared.with_core(SocketCore::take_back_reading);
         self.shared
             .signal
             .fd()

@@ -46,7 +46,7 @@ impl Waiter {
 
     /// Sleeps until input arrives on a watched connection, the signal is raised, or the
     /// deadline passes. Returns whether a peer closed or a stream failed (reported once: the
-    /// reads that follow must go to the end).
+    /// reads that follow must go to the end), or the poll itself failed (nothing is known).
     pub(crate) fn wait(&mut self, deadline: Option<Instant>) -> bool {
         let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         if let Err(e) = self.poll.poll(&mut self.events, timeout) {

@@ -50,8 +50,9 @@ pub(super) struct Lending {
     lent: bool,
     /// The user's thread is in its waiter.
     waiting: bool,
-    /// Waits begun, and the count at the I/O thread's last look: the same means unused.
+    /// Waits begun on the lent connections.
     waits: u64,
+    /// `waits` at the I/O thread's last look: the same now means unused since.
     seen: u64,
     /// When the I/O thread looks next.
     check: Option<Instant>,
@@ -77,7 +78,7 @@ impl SocketCore {
     /// when much is queued; the I/O thread otherwise.
     pub(crate) fn start_writers(&mut self, here: bool) {
         while let Some(key) = self.pipes.next_started() {
-            if here || self.pipes.eager || self.pipes.large_output(key) {
+            if here || self.pipes.eager || self.pipes.small_output_piled(key) {
                 self.pipes.flush(key, false);
             } else if let Some(outbox) = self.pipes.claim(key, false) {
                 self.io.request_write(self.id, key, outbox);
@@ -191,6 +192,11 @@ impl SocketCore {
     pub(crate) fn end_wait(&mut self, peer_closed: bool) {
         self.read_arrived(UserRead::Woken { peer_closed });
         self.lending.waiting = false;
+        // A pipe that came during the wait took the socket past what this thread reads: the
+        // wait's news would be lost with the connections, which go back at once.
+        if self.pipes.slab.len() > MAX_WATCHED {
+            self.take_back_reading();
+        }
         if self.lending.lent && self.lending.check.is_none() {
             self.lending.check = Some(Instant::now() + KEEP_LENT);
             self.arm_timer();

@@ -247,8 +247,9 @@ impl SocketCore {
         sent
     }
 
-    /// Takes the next message; `before_wait` says the caller waits on its connections if
-    /// there is none (see `UserRead`).
+    /// Takes the next message; `before_wait` says the caller means to wait on its
+    /// connections if there is none (see `UserRead`; when lending them fails, it takes them
+    /// back before it waits on the signal).
     pub(crate) fn recv(&mut self, before_wait: bool) -> Result<Option<Message>> {
         if let Some(msg) = self.prefetched.take() {
             self.recv_since_send = true;
@@ -275,7 +276,8 @@ impl SocketCore {
     /// Whether a message can be received, and one sent, without waiting. To know the first,
     /// the next message is taken ahead and kept for the next `recv`.
     pub(crate) fn events(&mut self) -> Events {
-        // Whoever asks may wait on the socket's fd next, which only the I/O thread raises.
+        // Whoever asks may wait on the socket's fd next, which nobody raises for a connection
+        // lent to a thread that is not waiting on it.
         self.take_back_reading();
         if self.prefetched.is_none() {
             if let Ok(Some(msg)) = self.pattern.recv(&mut self.pipes) {
