@@ -75,7 +75,8 @@ impl SocketCore {
 
     /// Finds writers for the stream pipes with new output: this thread, once it lets go of
     /// the socket's lock, when `here`, when a reply is likely awaited (`Pipes::eager`) or
-    /// when much is queued; the I/O thread otherwise.
+    /// when small messages have piled up (`Pipes::small_output_piled`); the I/O thread
+    /// otherwise.
     pub(crate) fn start_writers(&mut self, here: bool) {
         while let Some(key) = self.pipes.next_started() {
             if here || self.pipes.eager || self.pipes.small_output_piled(key) {
@@ -223,7 +224,8 @@ impl SocketCore {
     /// Gives every lent connection back to the I/O thread (for room to write as well only if
     /// a write is blocked: registering for it would report the idle socket's room at once and
     /// wake the thread). Called by the user's thread before it waits in any other way or hands
-    /// out readiness (`events`), and by the I/O thread when lent connections go unused.
+    /// out readiness (`events`, `Socket::fd`), and by the I/O thread when lent connections go
+    /// unused.
     pub(crate) fn take_back_reading(&mut self) {
         if !self.lending.lent {
             return;
