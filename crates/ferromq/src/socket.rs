@@ -11,7 +11,7 @@ use ferromq_zmtp::SocketType;
 
 use crate::connection::ReadTo;
 use crate::context::ContextShared;
-use crate::core::SocketCore;
+use crate::core::{SocketCore, UserRead};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, ErrorKind, Result};
 use crate::inproc::InprocEnd;
@@ -418,20 +418,19 @@ impl Socket {
         loop {
             self.alive()?;
             let seen = self.shared.signal.epoch();
-            let (msg, timeout) = self.shared.with_core(|core| {
-                let timeout = core.options.rcvtimeo;
+            let (msg, wait) = self.shared.with_core(|core| {
+                let wait = *wait.get_or_insert_with(|| Wait::from_timeout(core.options.rcvtimeo));
                 // Past its deadline a recv does not wait again: it reads everything first.
-                let waits = match wait.unwrap_or_else(|| Wait::from_timeout(timeout)) {
-                    Wait::Never => false,
-                    Wait::Forever => true,
-                    Wait::Until(deadline, _) => Instant::now() < deadline,
+                let when = match wait {
+                    Wait::Forever => UserRead::ThenWaits,
+                    Wait::Until(deadline, _) if Instant::now() < deadline => UserRead::ThenWaits,
+                    Wait::Never | Wait::Until(..) => UserRead::NoWait,
                 };
-                (core.recv(waits), timeout)
+                (core.recv(when), wait)
             });
             if let Some(msg) = msg? {
                 return Ok(msg);
             }
-            let wait = *wait.get_or_insert_with(|| Wait::from_timeout(timeout));
             if !self.wait_on_connections(seen, wait)? {
                 self.wait(seen, wait, "recv")?;
             }

@@ -9,7 +9,7 @@ use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use ferromq::{Context, SocketType};
+use ferromq::{Context, Monitor, Socket, SocketType};
 use ferromq_zmtp::encode_frame;
 use socket2::SockRef;
 
@@ -18,6 +18,14 @@ fn frame(body: &[u8]) -> Vec<u8> {
     let mut bytes = BytesMut::new();
     encode_frame(&mut bytes, false, body);
     bytes.to_vec()
+}
+
+/// A PULL bound to a fresh tcp port, with a monitor attached before the bind.
+fn watched_pull(ctx: &Context) -> (Socket, Monitor) {
+    let pull = ctx.socket(SocketType::Pull).unwrap();
+    let events = pull.monitor().unwrap();
+    pull.bind("tcp://127.0.0.1:*").unwrap();
+    (pull, events)
 }
 
 /// A raw PUSH peer connected to `endpoint` whose handshake is done both ways.
@@ -41,9 +49,7 @@ fn raw_push(endpoint: &str) -> TcpStream {
 #[test]
 fn a_close_that_comes_with_the_last_message_is_noticed() {
     let ctx = Context::new();
-    let pull = ctx.socket(SocketType::Pull).unwrap();
-    let events = pull.monitor().unwrap();
-    pull.bind("tcp://127.0.0.1:*").unwrap();
+    let (pull, events) = watched_pull(&ctx);
     let raw = raw_push(&pull.last_endpoint());
     common::next_named(&events, &["handshake_succeeded"]);
 
@@ -77,9 +83,7 @@ fn a_close_that_comes_with_the_last_message_is_noticed() {
 #[test]
 fn a_peer_that_leaves_while_nobody_receives_is_noticed() {
     let ctx = Context::new();
-    let pull = ctx.socket(SocketType::Pull).unwrap();
-    let events = pull.monitor().unwrap();
-    pull.bind("tcp://127.0.0.1:*").unwrap();
+    let (pull, events) = watched_pull(&ctx);
     let push = ctx.socket(SocketType::Push).unwrap();
     push.connect(&pull.last_endpoint()).unwrap();
     common::next_named(&events, &["handshake_succeeded"]);

@@ -46,7 +46,8 @@ const KEEP_LENT: Duration = Duration::from_millis(10);
 /// The lending of connections to the user's thread (see `lend_reading`).
 #[derive(Debug, Default)]
 pub(super) struct Lending {
-    /// Some connections are lent.
+    /// Some connections may be lent: without it, `take_back_reading`, called on every
+    /// `events`, would walk the pipes each time.
     lent: bool,
     /// The user's thread is in its waiter.
     waiting: bool,

@@ -33,7 +33,7 @@ use crate::zap::ZapClient;
 mod connections;
 mod endpoints;
 
-use connections::UserRead;
+pub(crate) use connections::UserRead;
 
 /// The token key of the socket's ZAP client, above every pipe key.
 const ZAP: u32 = LISTENER - 1;
@@ -247,10 +247,10 @@ impl SocketCore {
         sent
     }
 
-    /// Takes the next message; `before_wait` says the caller means to wait on its
+    /// Takes the next message; `when` says whether the caller means to wait on its
     /// connections if there is none (see `UserRead`; when lending them fails, it takes them
     /// back before it waits on the signal).
-    pub(crate) fn recv(&mut self, before_wait: bool) -> Result<Option<Message>> {
+    pub(crate) fn recv(&mut self, when: UserRead) -> Result<Option<Message>> {
         if let Some(msg) = self.prefetched.take() {
             self.recv_since_send = true;
             return Ok(Some(msg));
@@ -258,11 +258,6 @@ impl SocketCore {
         let mut msg = self.pattern.recv(&mut self.pipes);
         // Nothing queued: read what has arrived on this thread rather than sleep until the I/O
         // thread has read it and woken us, which on few cores costs more than the read.
-        let when = if before_wait {
-            UserRead::ThenWaits
-        } else {
-            UserRead::NoWait
-        };
         if matches!(msg, Ok(None)) && self.read_arrived(when) {
             msg = self.pattern.recv(&mut self.pipes);
         }
