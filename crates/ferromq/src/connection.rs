@@ -16,6 +16,7 @@ use ferromq_zmtp::{
 };
 
 use crate::frame::Frame;
+use crate::in_queue::InQueue;
 use crate::message::{Message, PeerMetadata};
 use crate::outbox::{Outbox, Written};
 use crate::signal::Signal;
@@ -397,6 +398,17 @@ pub(crate) enum ReadTo {
     End,
 }
 
+/// The next read of `Connection::read`.
+#[derive(Debug, Clone, Copy)]
+enum Plan {
+    /// The rest of a large frame (this many bytes), with the next header beside it.
+    Large(usize),
+    /// A header by itself, after a large frame.
+    Header,
+    /// This many bytes into the input buffer; the size adapts to what the reads bring.
+    Chunk(usize),
+}
+
 /// What a call on a connection changed, for the socket to act on.
 #[derive(Debug, Default)]
 pub(crate) struct Progress {
@@ -424,8 +436,10 @@ pub(crate) struct Connection {
     pub handshake_deadline: Option<Instant>,
     pub peer_address: String,
     read_size: usize,
-    /// The last frame was read into a buffer of its own: the next header is read by itself.
+    /// The input buffer ends with a large frame: the next header is read into `head`.
     after_large: bool,
+    /// The bytes after a large frame, read with it.
+    head: BytesMut,
     /// Buffers large frames were read into, to read the next ones into once they are free.
     spares: SpareBuffers,
     /// The input buffer is one of those, taken for a frame of this size.
@@ -483,6 +497,7 @@ impl Connection {
             peer_address,
             read_size: READ_SIZE,
             after_large: false,
+            head: BytesMut::new(),
             spares: SpareBuffers::default(),
             inbuf_spare: None,
             heartbeat: options.heartbeat,
@@ -598,12 +613,12 @@ impl Connection {
         }
     }
 
-    /// Reads and decodes until the stream is drained (as `to` says) or `inq` reaches
-    /// `rcvhwm` (0: no limit). Commands are answered through `out`; subscriptions become
+    /// Reads and decodes until the stream is drained (as `to` says) or `inq` is full (see
+    /// `InQueue::is_full`). Commands are answered through `out`; subscriptions become
     /// messages, as libzmq shows them to XPUB users.
     pub(crate) fn read(
         &mut self,
-        inq: &mut VecDeque<Message>,
+        inq: &mut InQueue,
         rcvhwm: usize,
         out: &mut OutBuffer,
         to: ReadTo,
@@ -619,45 +634,30 @@ impl Connection {
                 progress.closed = Some(reason);
                 return progress;
             }
-            if rcvhwm != 0 && inq.len() >= rcvhwm {
+            if inq.is_full(rcvhwm) {
                 return progress;
             }
             if short && to == ReadTo::Short {
                 self.drained = true;
                 return progress;
             }
-            let needed = self.decoder.needed(&self.inbuf);
-            let wanted = needed.saturating_sub(self.inbuf.len());
-            let active = self.is_active();
-            let (chunk, adapt) = if active && (LARGE_FRAME..=OWN_BUFFER_MAX).contains(&needed) {
-                // A large frame whose header is in: the rest goes into a buffer of the frame's
-                // own size, which the frame then owns alone. The allocator reuses such buffers
-                // from frame to frame, where a buffer shared by several frames outlives its
-                // read and each read would take fresh pages; and no copy is made as the frame
-                // grows. The next header is then read by itself.
-                if self.inbuf.capacity() - self.inbuf.len() < wanted {
-                    let mut own = self.spares.take(needed);
-                    own.extend_from_slice(&self.inbuf);
-                    self.inbuf = own;
-                    self.inbuf_spare = Some(needed);
-                }
-                self.after_large = true;
-                (wanted, false)
-            } else if active && self.after_large && self.inbuf.is_empty() {
-                self.after_large = false;
-                let used = std::mem::replace(&mut self.inbuf, BytesMut::with_capacity(MAX_HEADER));
-                if let Some(size) = self.inbuf_spare.take() {
-                    self.spares.keep(used, size);
-                }
-                (MAX_HEADER, false)
-            } else {
-                let chunk = wanted.clamp(self.read_size, MAX_READ);
-                if self.inbuf.capacity() - self.inbuf.len() < chunk.min(MIN_ROOM) {
-                    self.inbuf.reserve(chunk);
-                }
-                (chunk.min(self.inbuf.capacity() - self.inbuf.len()), true)
+            let Some(plan) = self.plan_read() else {
+                // The header read beside a large frame is in: it is decoded first.
+                continue;
             };
-            let result = self.stream.read_buf(&mut self.inbuf, chunk);
+            let (result, chunk) = match plan {
+                Plan::Large(chunk) => {
+                    let (inbuf, head) = (&mut self.inbuf, &mut self.head);
+                    let result = self.stream.read_buf_then(inbuf, chunk, head, MAX_HEADER);
+                    (result, chunk + MAX_HEADER)
+                }
+                Plan::Header => (
+                    self.stream.read_buf(&mut self.inbuf, MAX_HEADER),
+                    MAX_HEADER,
+                ),
+                Plan::Chunk(chunk) => (self.stream.read_buf(&mut self.inbuf, chunk), chunk),
+            };
+            let adapt = matches!(plan, Plan::Chunk(_));
             if matches!(result, Ok(n) if n > 0)
                 && (self.answer_by.is_some() || self.expires.is_some())
             {
@@ -693,10 +693,53 @@ impl Connection {
         }
     }
 
+    /// What the next read is, and into which buffer; `None` when the bytes read beside a large
+    /// frame are to be decoded first.
+    fn plan_read(&mut self) -> Option<Plan> {
+        let needed = self.decoder.needed(&self.inbuf);
+        let wanted = needed.saturating_sub(self.inbuf.len());
+        let active = self.is_active();
+        if active && (LARGE_FRAME..=OWN_BUFFER_MAX).contains(&needed) {
+            // A large frame whose header is in: the rest goes into a buffer of the frame's own
+            // size, which the frame then owns alone. The allocator reuses such buffers from
+            // frame to frame, where a buffer shared by several frames outlives its read and
+            // each read would take fresh pages; and no copy is made as the frame grows. The
+            // next header is read beside it, into `head`, in the same call.
+            debug_assert!(
+                self.head.is_empty(),
+                "the header beside the last frame is unread"
+            );
+            if self.inbuf.capacity() - self.inbuf.len() < wanted {
+                let mut own = self.spares.take(needed);
+                own.extend_from_slice(&self.inbuf);
+                self.inbuf = own;
+                self.inbuf_spare = Some(needed);
+            }
+            self.after_large = true;
+            return Some(Plan::Large(wanted));
+        }
+        if active && self.after_large && self.inbuf.is_empty() {
+            // The frame is gone: its buffer is kept, and input goes on in `head`.
+            self.after_large = false;
+            let used = std::mem::replace(&mut self.inbuf, std::mem::take(&mut self.head));
+            if let Some(size) = self.inbuf_spare.take() {
+                self.spares.keep(used, size);
+            }
+            return self.inbuf.is_empty().then_some(Plan::Header);
+        }
+        let chunk = wanted.clamp(self.read_size, MAX_READ);
+        if self.inbuf.capacity() - self.inbuf.len() < chunk.min(MIN_ROOM) {
+            self.inbuf.reserve(chunk);
+        }
+        Some(Plan::Chunk(
+            chunk.min(self.inbuf.capacity() - self.inbuf.len()),
+        ))
+    }
+
     /// Handles whatever whole units the input buffer holds.
     fn process(
         &mut self,
-        inq: &mut VecDeque<Message>,
+        inq: &mut InQueue,
         rcvhwm: usize,
         out: &mut OutBuffer,
         progress: &mut Progress,
@@ -754,7 +797,7 @@ impl Connection {
         }
         let protocol_error =
             |e: ProtocolError| Closed::ProtocolError(format!("protocol error: {e}"));
-        while rcvhwm == 0 || inq.len() < rcvhwm {
+        while !inq.is_full(rcvhwm) {
             let Some(head) = self.decoder.peek(&self.inbuf).map_err(protocol_error)? else {
                 break;
             };
@@ -790,13 +833,7 @@ impl Connection {
     }
 
     /// Adds a frame to the message being received; the last one queues the message.
-    fn take_frame(
-        &mut self,
-        more: bool,
-        body: Frame,
-        inq: &mut VecDeque<Message>,
-        progress: &mut Progress,
-    ) {
+    fn take_frame(&mut self, more: bool, body: Frame, inq: &mut InQueue, progress: &mut Progress) {
         self.partial.push(body);
         if !more {
             let mut msg = std::mem::take(&mut self.partial);
@@ -811,7 +848,7 @@ impl Connection {
     fn command(
         &mut self,
         cmd: Command,
-        inq: &mut VecDeque<Message>,
+        inq: &mut InQueue,
         out: &mut OutBuffer,
         progress: &mut Progress,
     ) -> Result<(), Closed> {

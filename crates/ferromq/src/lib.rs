@@ -26,6 +26,7 @@ pub mod directory;
 mod endpoint;
 mod error;
 mod frame;
+mod in_queue;
 mod inproc;
 mod io_thread;
 mod message;

@@ -13,6 +13,7 @@ use crate::connection::{
     subscription, Closed, Connection, OutBuffer, Progress, ReadTo, LARGE_FRAME,
 };
 use crate::endpoint::Endpoint;
+use crate::in_queue::InQueue;
 use crate::inproc::InprocEnd;
 use crate::message::Message;
 use crate::outbox::{Outbox, Written};
@@ -30,8 +31,8 @@ pub(crate) struct StreamPipe {
     pub out: OutBuffer,
     /// Messages queued before the handshake finished.
     pub pending: VecDeque<Message>,
-    pub inq: VecDeque<Message>,
-    /// Reading stopped because `inq` reached the receive high-water mark.
+    pub inq: InQueue,
+    /// Reading paused because `inq` was full.
     pub read_blocked: bool,
     /// For a connecting pipe, where to reconnect to and when.
     pub redial: Option<Redial>,
@@ -59,7 +60,7 @@ impl StreamPipe {
             conn,
             out,
             pending: VecDeque::new(),
-            inq: VecDeque::new(),
+            inq: InQueue::default(),
             read_blocked: false,
             redial,
             listener,
@@ -481,9 +482,7 @@ impl Pipes {
                         Closed::disconnected("the peer has gone and everything it sent was read");
                     return msg;
                 }
-                // Reading resumes at the low-water mark, half the high-water mark, so that a
-                // paused connection is read in batches rather than a message at a time.
-                if s.read_blocked && s.inq.len() <= rcvhwm / 2 {
+                if s.read_blocked && s.inq.has_room_again(rcvhwm) {
                     s.read_blocked = false;
                     let progress = resume_reading(s, rcvhwm);
                     if let Some(reason) = progress.closed {
@@ -504,7 +503,7 @@ fn resume_reading(s: &mut StreamPipe, rcvhwm: usize) -> Progress {
     };
     // The report of a close may have come while reading was paused.
     let progress = conn.read(&mut s.inq, rcvhwm, &mut s.out, ReadTo::End);
-    s.read_blocked = rcvhwm != 0 && s.inq.len() >= rcvhwm;
+    s.read_blocked = s.inq.is_full(rcvhwm);
     progress
 }
 

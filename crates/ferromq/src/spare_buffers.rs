@@ -13,7 +13,7 @@ use bytes::BytesMut;
 
 /// The most a connection keeps in buffers waiting for their frames to be dropped: enough for
 /// the frames of a few full reads that the user holds in the queue meanwhile.
-const KEEP_BYTES: usize = 8 * 1024 * 1024;
+pub(crate) const KEEP_BYTES: usize = 8 * 1024 * 1024;
 
 #[derive(Debug, Default)]
 pub(crate) struct SpareBuffers {

@@ -4,21 +4,12 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::io::Write;
+use std::net::Shutdown;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
 use ferromq::{Context, Monitor, Socket, SocketType};
-use ferromq_zmtp::encode_frame;
 use socket2::SockRef;
-
-/// A message frame as a raw ZMTP peer sends it.
-fn frame(body: &[u8]) -> Vec<u8> {
-    let mut bytes = BytesMut::new();
-    encode_frame(&mut bytes, false, body);
-    bytes.to_vec()
-}
 
 /// A PULL bound to a fresh tcp port, with a monitor attached before the bind.
 fn watched_pull(ctx: &Context) -> (Socket, Monitor) {
@@ -26,20 +17,6 @@ fn watched_pull(ctx: &Context) -> (Socket, Monitor) {
     let events = pull.monitor().unwrap();
     pull.bind("tcp://127.0.0.1:*").unwrap();
     (pull, events)
-}
-
-/// A raw PUSH peer connected to `endpoint` whose handshake is done both ways.
-fn raw_push(endpoint: &str) -> TcpStream {
-    let mut raw = TcpStream::connect(endpoint.trim_start_matches("tcp://")).unwrap();
-    raw.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    raw.write_all(&common::zmtp_hello("PUSH")).unwrap();
-    // The server's greeting and READY are read, so that closing sends a FIN, not a reset.
-    let mut greeting_and_head = [0u8; 66];
-    raw.read_exact(&mut greeting_and_head).unwrap();
-    assert_eq!(greeting_and_head[64], 0x04, "READY is a short command");
-    let mut ready = vec![0u8; usize::from(greeting_and_head[65])];
-    raw.read_exact(&mut ready).unwrap();
-    raw
 }
 
 /// The last message and the close arrive together (in one segment) while `recv` waits on the
@@ -50,14 +27,14 @@ fn raw_push(endpoint: &str) -> TcpStream {
 fn a_close_that_comes_with_the_last_message_is_noticed() {
     let ctx = Context::new();
     let (pull, events) = watched_pull(&ctx);
-    let raw = raw_push(&pull.last_endpoint());
+    let raw = common::raw_push(&pull.last_endpoint());
     common::next_named(&events, &["handshake_succeeded"]);
 
     let writer = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(200));
         // Corked, the frame waits for the FIN, which then leaves with it.
         SockRef::from(&raw).set_tcp_cork(true).unwrap();
-        (&raw).write_all(&frame(b"last")).unwrap();
+        (&raw).write_all(&common::raw_frame(b"last")).unwrap();
         raw.shutdown(Shutdown::Write).unwrap();
         raw
     });

@@ -456,7 +456,7 @@ impl SocketCore {
         let mut progress = Progress::default();
         if ready || !conn.is_active() {
             progress = conn.read(&mut s.inq, rcvhwm, &mut s.out, to);
-            s.read_blocked = rcvhwm != 0 && s.inq.len() >= rcvhwm;
+            s.read_blocked = s.inq.is_full(rcvhwm);
         }
         if let Some(request) = progress.auth_request.take() {
             flush_stream(pipe);

@@ -11,6 +11,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
+use socket2::MaybeUninitSlice;
 
 /// A connected, non-blocking byte stream.
 #[derive(Debug)]
@@ -62,6 +63,38 @@ impl Stream {
         // SAFETY: recv(2) has initialised the first `n` bytes of the spare capacity it was
         // given, and `n` is at most `max`, which `reserve` made available.
         unsafe { buf.set_len(buf.len() + n) };
+        Ok(n)
+    }
+
+    /// Reads up to `max` bytes onto the end of `buf` and, in the same system call, up to
+    /// `then_max` more onto the end of `then`: the rest of a large frame into its own buffer
+    /// and the next frame's header beside it.
+    #[allow(unsafe_code)]
+    pub(crate) fn read_buf_then(
+        &self,
+        buf: &mut BytesMut,
+        max: usize,
+        then: &mut BytesMut,
+        then_max: usize,
+    ) -> io::Result<usize> {
+        buf.reserve(max);
+        then.reserve(then_max);
+        let mut slices = [
+            MaybeUninitSlice::new(&mut buf.spare_capacity_mut()[..max]),
+            MaybeUninitSlice::new(&mut then.spare_capacity_mut()[..then_max]),
+        ];
+        let (n, _) = match self {
+            Stream::Tcp(s) => socket2::SockRef::from(s).recv_vectored(&mut slices)?,
+            Stream::Ipc(s) => socket2::SockRef::from(s).recv_vectored(&mut slices)?,
+        };
+        let first = n.min(max);
+        // SAFETY: recvmsg(2) fills its buffers in order: it has initialised the first `first`
+        // bytes of `buf`'s spare capacity and the next `n - first` of `then`'s, within the
+        // `max` and `then_max` that `reserve` made available.
+        unsafe {
+            buf.set_len(buf.len() + first);
+            then.set_len(then.len() + (n - first));
+        }
         Ok(n)
     }
 

@@ -493,3 +493,24 @@ pub fn zmtp_hello(socket_type: &'static str) -> bytes::BytesMut {
     ferromq_zmtp::Command::Ready(ready).encode(&mut hello);
     hello
 }
+
+/// A message frame as a raw ZMTP peer sends it.
+pub fn raw_frame(body: &[u8]) -> Vec<u8> {
+    let mut bytes = bytes::BytesMut::new();
+    ferromq_zmtp::encode_frame(&mut bytes, false, body);
+    bytes.to_vec()
+}
+
+/// A raw PUSH peer connected to `endpoint` whose handshake is done both ways.
+pub fn raw_push(endpoint: &str) -> std::net::TcpStream {
+    let mut raw = std::net::TcpStream::connect(endpoint.trim_start_matches("tcp://")).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    raw.write_all(&zmtp_hello("PUSH")).unwrap();
+    // The server's greeting and READY are read, so that closing sends a FIN, not a reset.
+    let mut greeting_and_head = [0u8; 66];
+    raw.read_exact(&mut greeting_and_head).unwrap();
+    assert_eq!(greeting_and_head[64], 0x04, "READY is a short command");
+    let mut ready = vec![0u8; usize::from(greeting_and_head[65])];
+    raw.read_exact(&mut ready).unwrap();
+    raw
+}
