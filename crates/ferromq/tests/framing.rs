@@ -69,7 +69,7 @@ fn arrives_intact(piece: usize) {
         }
         raw
     });
-    for message in 0..MESSAGES.len() {
+    for (message, sizes) in MESSAGES.iter().enumerate() {
         let msg = pull
             .recv()
             .unwrap_or_else(|e| panic!("pieces of {piece}: message {message}: {e}"));
@@ -77,8 +77,7 @@ fn arrives_intact(piece: usize) {
         let want = frames(message);
         assert!(
             got.len() == want.len() && got.iter().zip(&want).all(|(g, w)| *g == &w[..]),
-            "pieces of {piece}: message {message} ({:?} bytes) came as {:?} bytes or differs",
-            MESSAGES[message],
+            "pieces of {piece}: message {message} ({sizes:?} bytes) came as {:?} bytes or differs",
             got.iter().map(|f| f.len()).collect::<Vec<_>>()
         );
     }
