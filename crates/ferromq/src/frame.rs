@@ -6,6 +6,12 @@
 //! and a frame dropped by another thread than the one that made it costs no allocator lock. A
 //! longer frame is a `Bytes`: cloning it and passing it on (a PUB to many peers) shares one
 //! buffer, and it is written to the network straight from that buffer.
+//!
+//! A copy of up to 4 KiB goes into a 64 KiB block that the copying thread shares out (see
+//! `crate::copy_block`): one allocation for many frames, none of them contending for the
+//! allocator with the thread that drops them. A frame kept keeps its block, as a frame received
+//! keeps the read buffer it was split from; `Bytes::copy_from_slice` makes one that stands
+//! alone.
 
 use std::borrow::Borrow;
 use std::fmt;
@@ -13,6 +19,8 @@ use std::hash::{Hash, Hasher};
 use std::ops::Deref;
 
 use bytes::Bytes;
+
+use crate::copy_block;
 
 /// The bytes of one frame. It derefs to `[u8]`, compares with byte strings and strings, is
 /// made from `Bytes`, `Vec<u8>`, `String` and slices, and turns into `Bytes` or `Vec<u8>`.
@@ -38,9 +46,11 @@ impl Frame {
         })
     }
 
-    /// A frame holding a copy of `bytes`.
+    /// A frame holding a copy of `bytes`: inside the frame when short, in a block shared with
+    /// the frames copied before and after it on this thread up to 4 KiB, in a buffer of its
+    /// own above that.
     pub fn copy_from_slice(bytes: &[u8]) -> Frame {
-        Frame::inline(bytes).unwrap_or_else(|| Frame(Repr::Shared(Bytes::copy_from_slice(bytes))))
+        Frame::inline(bytes).unwrap_or_else(|| Frame(Repr::Shared(copy_block::copy(bytes))))
     }
 
     /// A frame of static bytes: neither copied nor allocated.

@@ -21,6 +21,7 @@
 mod auth;
 mod connection;
 mod context;
+mod copy_block;
 mod core;
 pub mod directory;
 mod endpoint;
