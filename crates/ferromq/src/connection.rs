@@ -20,7 +20,7 @@ use crate::in_queue::InQueue;
 use crate::message::{Message, PeerMetadata};
 use crate::outbox::{Outbox, Written};
 use crate::signal::Signal;
-use crate::spare_buffers::SpareBuffers;
+use crate::spare_buffers::{SpareBuffers, KEEP_BYTES};
 use crate::transport::Stream;
 
 /// Bytes asked of the kernel per read at first.
@@ -442,7 +442,7 @@ pub(crate) struct Connection {
     head: BytesMut,
     /// Buffers large frames were read into, to read the next ones into once they are free.
     spares: SpareBuffers,
-    /// The input buffer is one of those, taken for a frame of this size.
+    /// The input buffer is one of those, of this size.
     inbuf_spare: Option<usize>,
     heartbeat: Heartbeat,
     /// When the next PING is due.
@@ -498,7 +498,7 @@ impl Connection {
             read_size: READ_SIZE,
             after_large: false,
             head: BytesMut::new(),
-            spares: SpareBuffers::default(),
+            spares: SpareBuffers::new(KEEP_BYTES),
             inbuf_spare: None,
             heartbeat: options.heartbeat,
             next_ping: None,
@@ -710,10 +710,10 @@ impl Connection {
                 "the header beside the last frame is unread"
             );
             if self.inbuf.capacity() - self.inbuf.len() < wanted {
-                let mut own = self.spares.take(needed);
+                let (mut own, size) = self.spares.take(needed);
                 own.extend_from_slice(&self.inbuf);
                 self.inbuf = own;
-                self.inbuf_spare = Some(needed);
+                self.inbuf_spare = Some(size);
             }
             self.after_large = true;
             return Some(Plan::Large(wanted));

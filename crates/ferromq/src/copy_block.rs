@@ -1,36 +1,46 @@
-//! Copies of short byte strings, made into a block that the copying thread shares out, so that
-//! making a frame of a few hundred bytes does not take the allocator's lock.
+//! Copies that a thread makes to send, in memory it uses again, so that making a frame does not
+//! take the allocator's lock, nor fresh pages from the kernel.
 //!
-//! A message sent over inproc is dropped by the receiving thread. The sender's `malloc` and the
-//! receiver's `free` then take the same allocator arena's lock, and under a steady stream the
-//! two threads contend for it on nearly every message (futex calls, sleeps: about 40 % of the
-//! time at 64 bytes). Frames copied into one block share it through its reference count
-//! instead, and the block is freed, or used again once every frame in it is gone, as a whole.
-//! The price: a frame kept keeps its block.
+//! A message sent over inproc is dropped by the receiving thread, and one sent over tcp or ipc
+//! by whichever thread wrote it. A sender's `malloc` and that other thread's `free` then take
+//! the same allocator arena's lock, and under a steady stream the two contend for it on nearly
+//! every message (futex calls, sleeps: about 40 % of the time at 64 bytes); and the allocator
+//! gives large freed blocks back to the kernel, so the next ones fault in fresh pages. Instead,
+//! a copy of up to `MAX_IN_BLOCK` bytes goes into a block shared out by reference count, which
+//! is freed, or used again once every frame in it is gone, as a whole; a copy of up to
+//! `MAX_KEPT` bytes goes into a buffer of its own that the thread keeps and takes back once the
+//! frame is gone (`SpareBuffers`). The price: a frame kept keeps its block, and a thread that
+//! has sent large frames keeps up to `KEPT_BYTES` of buffers for the next ones.
 
 use std::cell::RefCell;
 
 use bytes::{Bytes, BytesMut};
 
+use crate::spare_buffers::SpareBuffers;
+
 /// The size of a block.
 const BLOCK: usize = 64 * 1024;
 
 /// The longest copy made into a block: at most a sixteenth of the block is left unused when a
-/// copy does not fit in what remains. Longer copies get a buffer of their own.
-const MAX_COPY: usize = BLOCK / 16;
+/// copy does not fit in what remains.
+const MAX_IN_BLOCK: usize = BLOCK / 16;
+
+/// The longest copy made into a kept buffer; longer ones get a buffer that is freed with them.
+const MAX_KEPT: usize = 256 * 1024;
+
+/// The most a thread keeps in buffers for its large copies.
+const KEPT_BYTES: usize = 4 * 1024 * 1024;
 
 thread_local! {
     static BLOCK_IN_USE: RefCell<BytesMut> = RefCell::new(BytesMut::new());
+    static KEPT: RefCell<SpareBuffers> = const { RefCell::new(SpareBuffers::new(KEPT_BYTES)) };
 }
 
-/// A copy of `bytes`: in this thread's block when short, in a buffer of its own when not (or
-/// when the thread is exiting).
+/// A copy of `bytes`, made as the module's comment says (or in a buffer of its own while the
+/// thread is exiting).
 pub(crate) fn copy(bytes: &[u8]) -> Bytes {
-    if bytes.len() > MAX_COPY {
-        return Bytes::copy_from_slice(bytes);
-    }
-    BLOCK_IN_USE
-        .try_with(|block| {
+    let copied = if bytes.len() <= MAX_IN_BLOCK {
+        BLOCK_IN_USE.try_with(|block| {
             let mut block = block.borrow_mut();
             if block.capacity() - block.len() < bytes.len() && !block.try_reclaim(BLOCK) {
                 *block = BytesMut::with_capacity(BLOCK);
@@ -38,7 +48,19 @@ pub(crate) fn copy(bytes: &[u8]) -> Bytes {
             block.extend_from_slice(bytes);
             block.split().freeze()
         })
-        .unwrap_or_else(|_| Bytes::copy_from_slice(bytes))
+    } else if bytes.len() <= MAX_KEPT {
+        KEPT.try_with(|kept| {
+            let mut kept = kept.borrow_mut();
+            let (mut buf, size) = kept.take(bytes.len());
+            buf.extend_from_slice(bytes);
+            let frame = buf.split().freeze();
+            kept.keep(buf, size);
+            frame
+        })
+    } else {
+        return Bytes::copy_from_slice(bytes);
+    };
+    copied.unwrap_or_else(|_| Bytes::copy_from_slice(bytes))
 }
 
 #[cfg(test)]
@@ -56,14 +78,14 @@ mod tests {
             a.as_ptr().wrapping_add(a.len()),
             "not in one block"
         );
-        let long = copy(&[1u8; MAX_COPY + 1]);
-        assert_eq!(long.len(), MAX_COPY + 1);
+        let long = copy(&[1u8; MAX_KEPT + 1]);
+        assert_eq!(long.len(), MAX_KEPT + 1);
     }
 
     #[test]
     fn a_full_block_is_used_again_once_its_frames_are_gone() {
-        let frame = vec![3u8; MAX_COPY];
-        let fill = || -> Vec<Bytes> { (0..BLOCK / MAX_COPY).map(|_| copy(&frame)).collect() };
+        let frame = vec![3u8; MAX_IN_BLOCK];
+        let fill = || -> Vec<Bytes> { (0..BLOCK / MAX_IN_BLOCK).map(|_| copy(&frame)).collect() };
         let first = fill();
         let start = first[0].as_ptr();
         drop(first);
@@ -78,5 +100,19 @@ mod tests {
         let other = copy(&frame);
         assert_ne!(other.as_ptr(), start);
         assert!(second.iter().all(|f| f[..] == frame[..]));
+    }
+
+    #[test]
+    fn a_large_copy_goes_into_a_buffer_used_again_once_its_frame_is_gone() {
+        let a = copy(&[5u8; 64 * 1024]);
+        let at = a.as_ptr();
+        // `a` is still held: the next copy needs another buffer.
+        let b = copy(&[6u8; 64 * 1024]);
+        assert_ne!(b.as_ptr(), at);
+        assert!(a.iter().all(|&x| x == 5) && b.iter().all(|&x| x == 6));
+        drop(a);
+        let c = copy(&[7u8; 60 * 1024]);
+        assert_eq!(c.as_ptr(), at, "the free buffer was not used again");
+        assert!(c.iter().all(|&x| x == 7));
     }
 }

@@ -7,11 +7,11 @@
 //! longer frame is a `Bytes`: cloning it and passing it on (a PUB to many peers) shares one
 //! buffer, and it is written to the network straight from that buffer.
 //!
-//! A copy of up to 4 KiB goes into a 64 KiB block that the copying thread shares out (see
-//! `crate::copy_block`): one allocation for many frames, none of them contending for the
-//! allocator with the thread that drops them. A frame kept keeps its block, as a frame received
-//! keeps the read buffer it was split from; `Bytes::copy_from_slice` makes one that stands
-//! alone.
+//! A copy of up to 4 KiB goes into a 64 KiB block that the copying thread shares out, and one
+//! of up to 256 KiB into a buffer the thread takes back once the frame is gone (see
+//! `crate::copy_block`): the sender does not contend for the allocator with the thread that
+//! drops its frames. A short frame kept keeps its block, as a frame received keeps the read
+//! buffer it was split from; `Bytes::copy_from_slice` makes one that stands alone.
 
 use std::borrow::Borrow;
 use std::fmt;
@@ -48,7 +48,7 @@ impl Frame {
 
     /// A frame holding a copy of `bytes`: inside the frame when short, in a block shared with
     /// the frames copied before and after it on this thread up to 4 KiB, in a buffer of its
-    /// own above that.
+    /// own above that (one this thread keeps for the next copy, up to 256 KiB).
     pub fn copy_from_slice(bytes: &[u8]) -> Frame {
         Frame::inline(bytes).unwrap_or_else(|| Frame(Repr::Shared(copy_block::copy(bytes))))
     }
