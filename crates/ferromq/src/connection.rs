@@ -637,7 +637,9 @@ impl Connection {
             if inq.is_full(rcvhwm) {
                 return progress;
             }
-            if short && to == ReadTo::Short {
+            // Bytes read beside a large frame are out of the kernel: no new edge will come for
+            // them, so they are decoded before a short read counts as the end.
+            if short && to == ReadTo::Short && self.head.is_empty() {
                 self.drained = true;
                 return progress;
             }

@@ -47,8 +47,9 @@ impl Frame {
     }
 
     /// A frame holding a copy of `bytes`: inside the frame when short, in a block shared with
-    /// the frames copied before and after it on this thread up to 4 KiB, in a buffer of its
-    /// own above that (one this thread keeps for the next copy, up to 256 KiB).
+    /// the frames copied before and after it on this thread up to 4 KiB, alone in a buffer
+    /// above that (up to 256 KiB, one this thread keeps for later copies, which may be larger
+    /// than the frame).
     pub fn copy_from_slice(bytes: &[u8]) -> Frame {
         Frame::inline(bytes).unwrap_or_else(|| Frame(Repr::Shared(copy_block::copy(bytes))))
     }

@@ -6,10 +6,11 @@ use std::collections::VecDeque;
 use crate::message::Message;
 use crate::spare_buffers;
 
-/// The most bytes a connection reads ahead of the user, whatever `rcvhwm` allows: beyond it
-/// the data waits in the kernel and TCP's flow control slows the peer. Half of what a
-/// connection keeps in spare buffers, so that large frames read ahead go into buffers used
-/// before, not into fresh pages the kernel must fault in and clear.
+/// The queued bytes at which a connection stops reading ahead of the user, whatever `rcvhwm`
+/// allows: beyond it the data waits in the kernel and TCP's flow control slows the peer. Half
+/// of what a connection keeps in spare buffers, so that large frames read ahead go into buffers
+/// used before, not into fresh pages the kernel must fault in and clear. Not a hard bound: the
+/// read that crosses it (up to 256 KiB) and a multipart message not yet complete come on top.
 pub(crate) const READ_AHEAD: usize = spare_buffers::KEEP_BYTES / 2;
 
 #[derive(Debug, Default)]

@@ -95,3 +95,45 @@ fn frames_arrive_intact_from_pieces_that_end_anywhere() {
         arrives_intact(piece);
     }
 }
+
+/// A short message right behind a large one, and then nothing while the peer stays connected:
+/// the short one's bytes come out of the kernel with the large frame's rest, and must be
+/// decoded then, since no further data will announce them. Once read by the I/O thread (nobody
+/// in `recv`), once by a `recv` already waiting.
+#[test]
+fn a_short_message_right_behind_a_large_one_is_not_left_behind() {
+    for recv_waits in [false, true] {
+        let ctx = Context::new();
+        let pull = ctx.socket(SocketType::Pull).unwrap();
+        pull.set_rcvtimeo(Some(Duration::from_secs(3))).unwrap();
+        pull.bind("tcp://127.0.0.1:*").unwrap();
+        let raw = common::raw_push(&pull.last_endpoint());
+        let large = common::pattern(65536, 1);
+        let mut bytes = common::raw_frame(&large);
+        bytes.extend_from_slice(&common::raw_frame(b"!"));
+        let writer = std::thread::spawn(move || {
+            if recv_waits {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            (&raw).write_all(&bytes).unwrap();
+            raw
+        });
+        if !recv_waits {
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        assert!(pull.recv().unwrap().frames()[0] == large[..]);
+        let started = std::time::Instant::now();
+        let last = pull
+            .recv()
+            .unwrap_or_else(|e| panic!("recv waiting {recv_waits}: the short message: {e}"));
+        assert_eq!(last.frames()[0], "!");
+        // A recv that gives up at its deadline reads everything first: the short message must
+        // come well before that.
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "recv waiting {recv_waits}: the short message came only after {:?}",
+            started.elapsed()
+        );
+        drop(writer.join().unwrap());
+    }
+}

@@ -163,8 +163,8 @@ impl SocketCore {
     }
 
     /// Whether every pipe's connection can be lent: at most `MAX_WATCHED`, at least one active,
-    /// none connecting or in its handshake (those are the I/O thread's), none paused at its
-    /// high-water mark and none with output waiting.
+    /// none connecting or in its handshake (those are the I/O thread's), none whose reading is
+    /// paused (see `InQueue::is_full`) and none with output waiting.
     fn can_lend(&self) -> bool {
         if self.pipes.slab.len() > MAX_WATCHED {
             return false;
@@ -482,8 +482,8 @@ impl SocketCore {
         }
     }
 
-    /// Reads every active connection that is not paused at its high-water mark, on the
-    /// user's thread, when the socket has at most `MAX_WATCHED` pipes; returns whether it
+    /// Reads every active connection whose reading is not paused (see `InQueue::is_full`), on
+    /// the user's thread, when the socket has at most `MAX_WATCHED` pipes; returns whether it
     /// read any.
     pub(super) fn read_arrived(&mut self, when: UserRead) -> bool {
         // With many peers, a read of each on every empty `recv` would cost more than the
