@@ -436,10 +436,9 @@ pub(crate) struct Connection {
     pub handshake_deadline: Option<Instant>,
     pub peer_address: String,
     read_size: usize,
-    /// The input buffer ends with a large frame: the next header is read into `head`.
-    after_large: bool,
-    /// The bytes after a large frame, read with it.
-    head: BytesMut,
+    /// Set while the input buffer ends with a large frame: what was read beside it (the next
+    /// header, or more), where the input goes on once the frame is taken.
+    beside: Option<BytesMut>,
     /// Buffers large frames were read into, to read the next ones into once they are free.
     spares: SpareBuffers,
     /// The input buffer is one of those, of this size.
@@ -496,8 +495,7 @@ impl Connection {
             partial: Message::new(),
             peer_address,
             read_size: READ_SIZE,
-            after_large: false,
-            head: BytesMut::new(),
+            beside: None,
             spares: SpareBuffers::new(KEEP_BYTES),
             inbuf_spare: None,
             heartbeat: options.heartbeat,
@@ -639,7 +637,7 @@ impl Connection {
             }
             // Bytes read beside a large frame are out of the kernel: no new edge will come for
             // them, so they are decoded before a short read counts as the end.
-            if short && to == ReadTo::Short && self.head.is_empty() {
+            if short && to == ReadTo::Short && self.beside.as_ref().is_none_or(BytesMut::is_empty) {
                 self.drained = true;
                 return progress;
             }
@@ -649,8 +647,10 @@ impl Connection {
             };
             let (result, chunk) = match plan {
                 Plan::Large(chunk) => {
-                    let (inbuf, head) = (&mut self.inbuf, &mut self.head);
-                    let result = self.stream.read_buf_then(inbuf, chunk, head, MAX_HEADER);
+                    let beside = self.beside.get_or_insert_with(BytesMut::new);
+                    let result =
+                        self.stream
+                            .read_buf_then(&mut self.inbuf, chunk, beside, MAX_HEADER);
                     (result, chunk + MAX_HEADER)
                 }
                 Plan::Header => (
@@ -706,10 +706,10 @@ impl Connection {
             // size, which the frame then owns alone. The allocator reuses such buffers from
             // frame to frame, where a buffer shared by several frames outlives its read and
             // each read would take fresh pages; and no copy is made as the frame grows. The
-            // next header is read beside it, into `head`, in the same call.
+            // next header is read beside it, in the same call.
             debug_assert!(
-                self.head.is_empty(),
-                "the header beside the last frame is unread"
+                self.beside.as_ref().is_none_or(BytesMut::is_empty),
+                "what was read beside the last frame is undecoded"
             );
             if self.inbuf.capacity() - self.inbuf.len() < wanted {
                 let (mut own, size) = self.spares.take(needed);
@@ -717,17 +717,17 @@ impl Connection {
                 self.inbuf = own;
                 self.inbuf_spare = Some(size);
             }
-            self.after_large = true;
             return Some(Plan::Large(wanted));
         }
-        if active && self.after_large && self.inbuf.is_empty() {
-            // The frame is gone: its buffer is kept, and input goes on in `head`.
-            self.after_large = false;
-            let used = std::mem::replace(&mut self.inbuf, std::mem::take(&mut self.head));
-            if let Some(size) = self.inbuf_spare.take() {
-                self.spares.keep(used, size);
+        if active && self.inbuf.is_empty() {
+            if let Some(beside) = self.beside.take() {
+                // The frame is gone: its buffer is kept, and the input goes on beside it.
+                let used = std::mem::replace(&mut self.inbuf, beside);
+                if let Some(size) = self.inbuf_spare.take() {
+                    self.spares.keep(used, size);
+                }
+                return self.inbuf.is_empty().then_some(Plan::Header);
             }
-            return self.inbuf.is_empty().then_some(Plan::Header);
         }
         let chunk = wanted.clamp(self.read_size, MAX_READ);
         if self.inbuf.capacity() - self.inbuf.len() < chunk.min(MIN_ROOM) {

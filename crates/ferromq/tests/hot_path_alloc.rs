@@ -74,7 +74,7 @@ fn allocations_per_message(bind: &str, size: usize) -> f64 {
 /// two measurements must not overlap. 32-byte messages allocate nothing per message; 1 KiB
 /// messages share blocks and read buffers, far fewer allocations than messages.
 #[test]
-fn short_messages_allocate_nothing_per_message() {
+fn inline_messages_allocate_nothing_and_1_kib_ones_share_blocks() {
     let ipc = format!("ipc://@ferromq-hot-path-alloc-{}", std::process::id());
     for (size, most) in [(32, 0.01), (1024, 0.05)] {
         for endpoint in ["tcp://127.0.0.1:*", &ipc, "inproc://hot-path-alloc"] {

@@ -57,6 +57,10 @@ fn a_fast_sender_waits_in_the_kernel_once_a_few_mib_are_read_ahead() {
             break after;
         }
     };
+    eprintln!(
+        "the peer stopped after {} KiB, {stalled} frames",
+        stalled * FRAME / 1024
+    );
     assert!(
         stalled * FRAME < 8 * 1024 * 1024,
         "the peer wrote {stalled} frames of {FRAME} bytes while nobody received: the socket \

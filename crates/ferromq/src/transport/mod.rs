@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
-use socket2::MaybeUninitSlice;
+use socket2::{MaybeUninitSlice, SockRef};
 
 /// A connected, non-blocking byte stream.
 #[derive(Debug)]
@@ -50,16 +50,21 @@ fn interest(out: bool) -> Interest {
 }
 
 impl Stream {
+    /// The socket, for the calls mio's types do not offer.
+    fn sock(&self) -> SockRef<'_> {
+        match self {
+            Stream::Tcp(s) => SockRef::from(s),
+            Stream::Ipc(s) => SockRef::from(s),
+        }
+    }
+
     /// Reads up to `max` bytes onto the end of `buf`, into its spare capacity, so that the
     /// memory is not zeroed first only to be overwritten by the kernel.
     #[allow(unsafe_code)]
     pub(crate) fn read_buf(&self, buf: &mut BytesMut, max: usize) -> io::Result<usize> {
         buf.reserve(max);
         let spare = &mut buf.spare_capacity_mut()[..max];
-        let n = match self {
-            Stream::Tcp(s) => socket2::SockRef::from(s).recv(spare)?,
-            Stream::Ipc(s) => socket2::SockRef::from(s).recv(spare)?,
-        };
+        let n = self.sock().recv(spare)?;
         // SAFETY: recv(2) has initialised the first `n` bytes of the spare capacity it was
         // given, and `n` is at most `max`, which `reserve` made available.
         unsafe { buf.set_len(buf.len() + n) };
@@ -83,10 +88,7 @@ impl Stream {
             MaybeUninitSlice::new(&mut buf.spare_capacity_mut()[..max]),
             MaybeUninitSlice::new(&mut then.spare_capacity_mut()[..then_max]),
         ];
-        let (n, _) = match self {
-            Stream::Tcp(s) => socket2::SockRef::from(s).recv_vectored(&mut slices)?,
-            Stream::Ipc(s) => socket2::SockRef::from(s).recv_vectored(&mut slices)?,
-        };
+        let (n, _) = self.sock().recv_vectored(&mut slices)?;
         let first = n.min(max);
         // SAFETY: recvmsg(2) fills its buffers in order: it has initialised the first `first`
         // bytes of `buf`'s spare capacity and the next `n - first` of `then`'s, within the
@@ -125,10 +127,7 @@ impl Stream {
 
     /// Applies the socket's kernel settings; one that the system refuses is logged and skipped.
     pub(crate) fn apply(&self, settings: &StreamSettings) {
-        let sock = match self {
-            Stream::Tcp(s) => socket2::SockRef::from(s),
-            Stream::Ipc(s) => socket2::SockRef::from(s),
-        };
+        let sock = self.sock();
         let mut results = Vec::new();
         if let Some(size) = settings.sndbuf {
             results.push(("sndbuf", sock.set_send_buffer_size(size)));
