@@ -803,12 +803,20 @@ impl Connection {
             let Some(head) = self.decoder.peek(&self.inbuf).map_err(protocol_error)? else {
                 break;
             };
-            // A short message frame is copied into its `Frame`, leaving the input buffer
-            // unshared; anything else is split off it. Under CURVE every frame goes to the
-            // codec below, which opens it or refuses it.
-            if out.curve.is_none() && !head.command && head.body_len <= Frame::INLINE {
-                let body = Frame::copy_from_slice(&self.inbuf[head.header_len..][..head.body_len]);
-                self.inbuf.advance(head.header_len + head.body_len);
+            // A message frame is taken here, without the decoder's `Frame`: a short one is
+            // copied into its `Frame`, leaving the input buffer unshared; a longer one is split
+            // off it. Under CURVE every frame goes to the codec below, which opens it or
+            // refuses it.
+            if out.curve.is_none() && !head.command {
+                let body = if head.body_len <= Frame::INLINE {
+                    let body =
+                        Frame::copy_from_slice(&self.inbuf[head.header_len..][..head.body_len]);
+                    self.inbuf.advance(head.header_len + head.body_len);
+                    body
+                } else {
+                    self.inbuf.advance(head.header_len);
+                    Frame::from(self.inbuf.split_to(head.body_len).freeze())
+                };
                 self.take_frame(head.more, body, inq, progress);
                 continue;
             }
