@@ -174,6 +174,9 @@ pub(crate) struct Pipes {
     pub eager: bool,
     /// Keep only the newest message each way (`conflate`).
     pub conflate: bool,
+    /// The last message read came from a connection's queue, which only this socket touches,
+    /// not from a ring it shares with an inproc peer (see `SocketCore::recv_batch`).
+    pub read_from_stream: bool,
     /// Stream pipes with new output, which may need a writer (see `SocketCore::start_writers`).
     to_start: Vec<usize>,
     /// Stream pipes whose outboxes this thread writes once the socket's lock is released.
@@ -188,6 +191,7 @@ impl Pipes {
             rcvhwm,
             eager: false,
             conflate: false,
+            read_from_stream: false,
             to_start: Vec::new(),
             to_write: Vec::new(),
         }
@@ -467,6 +471,7 @@ impl Pipes {
     fn read_one(&mut self, key: usize) -> Option<Message> {
         let rcvhwm = self.rcvhwm;
         let pipe = self.slab.get_mut(key)?;
+        self.read_from_stream = matches!(pipe.kind, PipeKind::Stream(_));
         match &mut pipe.kind {
             PipeKind::Inproc(end) => {
                 let msg = end.read();

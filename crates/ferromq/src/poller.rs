@@ -169,7 +169,8 @@ impl<'a> Poller<'a> {
                 let Target::Socket(socket) = entry.target else {
                     continue;
                 };
-                if !entry.dirty {
+                // Messages a `recv` took ahead raise no fd: they are looked for every time.
+                if !entry.dirty && !socket.has_received() {
                     continue;
                 }
                 let now = socket.events()?;

@@ -1,6 +1,7 @@
 //! The user's socket: blocking and non-blocking send and receive, endpoints and options.
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -214,6 +215,9 @@ pub struct Socket {
     ctx: Arc<ContextShared>,
     /// For a blocked `recv` to wait on the connections itself; made on first use.
     waiter: RefCell<Option<Waiter>>,
+    /// Messages taken off the queues together with the one `recv` last returned, for the next
+    /// calls to return without the socket's lock (see `SocketCore::recv_batch`).
+    received: RefCell<VecDeque<Message>>,
     _not_sync: PhantomData<Cell<()>>,
 }
 
@@ -255,6 +259,7 @@ impl Socket {
             shared,
             ctx,
             waiter: RefCell::new(None),
+            received: RefCell::new(VecDeque::new()),
             _not_sync: PhantomData,
         })
     }
@@ -415,6 +420,10 @@ impl Socket {
     /// Receives, waiting as `wait` says, or as `rcvtimeo` says when it is `None` (as for
     /// `send_with`).
     fn recv_with(&self, mut wait: Option<Wait>) -> Result<Message> {
+        self.alive()?;
+        if let Some(msg) = self.received.borrow_mut().pop_front() {
+            return Ok(msg);
+        }
         loop {
             self.alive()?;
             let seen = self.shared.signal.epoch();
@@ -426,7 +435,11 @@ impl Socket {
                     Wait::Until(deadline, _) if Instant::now() < deadline => UserRead::ThenWaits,
                     Wait::Never | Wait::Until(..) => UserRead::NoWait,
                 };
-                (core.recv(when), wait)
+                let msg = core.recv(when);
+                if matches!(msg, Ok(Some(_))) {
+                    core.recv_batch(&mut self.received.borrow_mut());
+                }
+                (msg, wait)
             });
             if let Some(msg) = msg? {
                 return Ok(msg);
@@ -609,7 +622,14 @@ impl Socket {
     pub fn events(&self) -> Result<Events> {
         self.alive()?;
         self.shared.signal.lower_fd();
-        Ok(self.with_core(SocketCore::events))
+        let mut events = self.with_core(SocketCore::events);
+        events.pollin |= self.has_received();
+        Ok(events)
+    }
+
+    /// Whether a `recv` took messages ahead for the next calls, which no fd announces.
+    pub(crate) fn has_received(&self) -> bool {
+        !self.received.borrow().is_empty()
     }
 
     /// A file descriptor that becomes readable when this socket's readiness may have changed

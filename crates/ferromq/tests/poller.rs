@@ -84,6 +84,45 @@ fn a_wait_wakes_when_a_tcp_message_arrives_and_times_out_otherwise() {
 }
 
 #[test]
+fn messages_a_recv_took_ahead_are_reported_at_once() {
+    let ctx = Context::new();
+    let pull = ctx.socket(SocketType::Pull).unwrap();
+    pull.bind("tcp://127.0.0.1:*").unwrap();
+    let push = ctx.socket(SocketType::Push).unwrap();
+    push.connect(&pull.last_endpoint()).unwrap();
+    let mut poller = Poller::new().unwrap();
+    let index = poller.add(&pull, IN).unwrap();
+    assert!(poller
+        .wait(Some(Duration::from_millis(50)))
+        .unwrap()
+        .is_empty());
+
+    for i in 0..10 {
+        push.send(i.to_string()).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    // `events` lowers the fd the arrival raised; the `recv` after it takes the nine messages
+    // behind the first ahead, and nothing raises the fd for them.
+    assert!(pull.events().unwrap().pollin);
+    assert_eq!(pull.recv().unwrap().frames()[0], "0");
+    let start = Instant::now();
+    assert_eq!(
+        poller.wait(Some(Duration::from_secs(1))).unwrap(),
+        vec![(index, IN)]
+    );
+    assert!(
+        start.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        start.elapsed()
+    );
+    for i in 1..10 {
+        assert_eq!(pull.try_recv().unwrap().frames()[0], i.to_string().as_str());
+    }
+    assert!(poller.wait(Some(Duration::ZERO)).unwrap().is_empty());
+    assert!(!pull.events().unwrap().pollin);
+}
+
+#[test]
 fn pollout_comes_when_a_push_gets_a_peer() {
     let ctx = Context::new();
     let push = ctx.socket(SocketType::Push).unwrap();
