@@ -7,10 +7,12 @@
 //! every message (futex calls, sleeps: about 40 % of the time at 64 bytes); and the allocator
 //! gives large freed blocks back to the kernel, so the next ones fault in fresh pages. Instead,
 //! a copy of up to `MAX_IN_BLOCK` bytes goes into a block shared out by reference count, which
-//! is freed, or used again once every frame in it is gone, as a whole; a copy of up to
+//! is used again as a whole once every frame in it is gone (the thread keeps up to
+//! `KEPT_BLOCKS` of full blocks for that, which frames in flight mostly hold); a copy of up to
 //! `MAX_KEPT` bytes goes into a buffer of its own that the thread keeps and takes back once the
 //! frame is gone (`SpareBuffers`). The price: a frame kept keeps its block, and a thread that
-//! has sent large frames keeps up to `KEPT_BYTES` of buffers for the next ones.
+//! has sent many frames keeps up to `KEPT_BLOCKS` of blocks and `KEPT_BYTES` of buffers for
+//! the next ones.
 
 use std::cell::RefCell;
 
@@ -31,8 +33,13 @@ const MAX_KEPT: usize = 256 * 1024;
 /// The most a thread keeps in buffers for its large copies.
 const KEPT_BYTES: usize = 4 * 1024 * 1024;
 
+/// The most a thread keeps in full blocks whose frames may still be in flight.
+const KEPT_BLOCKS: usize = 2 * 1024 * 1024;
+
 thread_local! {
-    static BLOCK_IN_USE: RefCell<BytesMut> = RefCell::new(BytesMut::new());
+    /// The block copies go into now, and the full ones kept to start again once free.
+    static BLOCKS: RefCell<(BytesMut, SpareBuffers)> =
+        RefCell::new((BytesMut::with_capacity(BLOCK), SpareBuffers::new(KEPT_BLOCKS)));
     static KEPT: RefCell<SpareBuffers> = const { RefCell::new(SpareBuffers::new(KEPT_BYTES)) };
 }
 
@@ -40,10 +47,11 @@ thread_local! {
 /// thread is exiting).
 pub(crate) fn copy(bytes: &[u8]) -> Bytes {
     let copied = if bytes.len() <= MAX_IN_BLOCK {
-        BLOCK_IN_USE.try_with(|block| {
-            let mut block = block.borrow_mut();
+        BLOCKS.try_with(|blocks| {
+            let (block, full) = &mut *blocks.borrow_mut();
             if block.capacity() - block.len() < bytes.len() && !block.try_reclaim(BLOCK) {
-                *block = BytesMut::with_capacity(BLOCK);
+                let (next, _) = full.take(BLOCK);
+                full.keep(std::mem::replace(block, next), BLOCK);
             }
             block.extend_from_slice(bytes);
             block.split().freeze()
