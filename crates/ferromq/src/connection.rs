@@ -439,7 +439,8 @@ pub(crate) struct Connection {
     /// Set while the input buffer ends with a large frame: what was read beside it (the next
     /// header, or more), where the input goes on once the frame is taken.
     beside: Option<BytesMut>,
-    /// Buffers large frames were read into, to read the next ones into once they are free.
+    /// Buffers the input was read into (a large frame's own, or one that frames in the queue
+    /// still shared when the next read needed room), to read into again once they are free.
     spares: SpareBuffers,
     /// The input buffer is one of those, of this size.
     inbuf_spare: Option<usize>,
@@ -712,10 +713,7 @@ impl Connection {
                 "what was read beside the last frame is undecoded"
             );
             if self.inbuf.capacity() - self.inbuf.len() < wanted {
-                let (mut own, size) = self.spares.take(needed);
-                own.extend_from_slice(&self.inbuf);
-                self.inbuf = own;
-                self.inbuf_spare = Some(size);
+                self.move_input(needed);
             }
             return Some(Plan::Large(wanted));
         }
@@ -730,12 +728,34 @@ impl Connection {
             }
         }
         let chunk = wanted.clamp(self.read_size, MAX_READ);
-        if self.inbuf.capacity() - self.inbuf.len() < chunk.min(MIN_ROOM) {
-            self.inbuf.reserve(chunk);
+        if self.inbuf.capacity() - self.inbuf.len() < chunk.min(MIN_ROOM)
+            && !self.inbuf.try_reclaim(chunk)
+        {
+            // Frames in the queue still share the buffer: the next one is a kept one, as for
+            // large frames, rather than fresh pages for every read. (Only a short frame can be
+            // incomplete here, and `chunk` is at least `READ_SIZE`: the move copies less than
+            // `LARGE_FRAME` and leaves room to read. A frame over `OWN_BUFFER_MAX` grows its
+            // buffer instead.)
+            if active && needed < LARGE_FRAME {
+                self.move_input(chunk);
+            } else {
+                self.inbuf.reserve(chunk);
+            }
         }
         Some(Plan::Chunk(
             chunk.min(self.inbuf.capacity() - self.inbuf.len()),
         ))
+    }
+
+    /// Moves the input onto a kept buffer of at least `size` bytes (see `SpareBuffers`), and
+    /// keeps the buffer it leaves when that was a kept one too.
+    fn move_input(&mut self, size: usize) {
+        let (mut fresh, whole) = self.spares.take(size);
+        fresh.extend_from_slice(&self.inbuf);
+        let used = std::mem::replace(&mut self.inbuf, fresh);
+        if let Some(used_size) = self.inbuf_spare.replace(whole) {
+            self.spares.keep(used, used_size);
+        }
     }
 
     /// Handles whatever whole units the input buffer holds.
