@@ -30,8 +30,9 @@ const MAX_IN_BLOCK: usize = BLOCK / 16;
 /// The longest copy made into a kept buffer; longer ones get a buffer that is freed with them.
 const MAX_KEPT: usize = 256 * 1024;
 
-/// The most a thread keeps in buffers for its large copies.
-const KEPT_BYTES: usize = 4 * 1024 * 1024;
+/// The most a thread keeps in buffers for its large copies: what `sndhwm`'s default of 1,000
+/// frames of 16 KiB hold in flight, so that a steady stream of them allocates nothing.
+const KEPT_BYTES: usize = 16 * 1024 * 1024;
 
 /// The most a thread keeps in full blocks whose frames may still be in flight.
 const KEPT_BLOCKS: usize = 2 * 1024 * 1024;
