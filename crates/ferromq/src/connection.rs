@@ -740,6 +740,8 @@ impl Connection {
                 self.move_input(chunk);
             } else {
                 self.inbuf.reserve(chunk);
+                // It may be a new buffer now, of another size: not one to keep.
+                self.inbuf_spare = None;
             }
         }
         Some(Plan::Chunk(

@@ -218,6 +218,8 @@ pub struct Socket {
     /// Messages taken off the queues together with the one `recv` last returned, for the next
     /// calls to return without the socket's lock (see `SocketCore::recv_batch`).
     received: RefCell<VecDeque<Message>>,
+    /// One of those was returned since the last send (see `SocketCore::received_ahead`).
+    received_since_send: Cell<bool>,
     _not_sync: PhantomData<Cell<()>>,
 }
 
@@ -260,6 +262,7 @@ impl Socket {
             ctx,
             waiter: RefCell::new(None),
             received: RefCell::new(VecDeque::new()),
+            received_since_send: Cell::new(false),
             _not_sync: PhantomData,
         })
     }
@@ -395,9 +398,12 @@ impl Socket {
         loop {
             self.alive()?;
             let seen = self.shared.signal.epoch();
-            let (sent, timeout) = self
-                .shared
-                .with_core(|core| (core.send(msg), core.options.sndtimeo));
+            let (sent, timeout) = self.shared.with_core(|core| {
+                if self.received_since_send.take() {
+                    core.received_ahead();
+                }
+                (core.send(msg), core.options.sndtimeo)
+            });
             match sent? {
                 Sent::Done => return Ok(()),
                 Sent::Blocked(back) => msg = back,
@@ -422,6 +428,7 @@ impl Socket {
     fn recv_with(&self, mut wait: Option<Wait>) -> Result<Message> {
         self.alive()?;
         if let Some(msg) = self.received.borrow_mut().pop_front() {
+            self.received_since_send.set(true);
             return Ok(msg);
         }
         loop {

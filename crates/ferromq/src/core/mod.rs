@@ -253,6 +253,12 @@ impl SocketCore {
         sent
     }
 
+    /// Notes that the user received a message taken ahead by `recv_batch`: a send after it is
+    /// likely a reply, written at once.
+    pub(crate) fn received_ahead(&mut self) {
+        self.recv_since_send = true;
+    }
+
     /// Takes the next message; `when` says whether the caller means to wait on its
     /// connections if there is none (see `UserRead`; when lending them fails, it takes them
     /// back before it waits on the signal).
