@@ -42,6 +42,8 @@ pub(crate) struct StreamPipe {
     pub closing: bool,
     /// Waits in `Pipes::to_start`.
     starting: bool,
+    /// Waits in `Pipes::arrived`.
+    arrived: bool,
 }
 
 impl StreamPipe {
@@ -66,6 +68,7 @@ impl StreamPipe {
             listener,
             closing: false,
             starting: false,
+            arrived: false,
         }))
     }
 
@@ -181,6 +184,8 @@ pub(crate) struct Pipes {
     to_start: Vec<usize>,
     /// Stream pipes whose outboxes this thread writes once the socket's lock is released.
     to_write: Vec<usize>,
+    /// Stream pipes that have received since the fair queue last asked (see `FairQueue`).
+    arrived: Vec<usize>,
 }
 
 impl Pipes {
@@ -194,7 +199,43 @@ impl Pipes {
             read_from_stream: false,
             to_start: Vec::new(),
             to_write: Vec::new(),
+            arrived: Vec::new(),
         }
+    }
+
+    /// Notes that a stream pipe's queue has new messages.
+    pub(crate) fn received(&mut self, key: usize) {
+        if let Some(Pipe {
+            kind: PipeKind::Stream(s),
+            ..
+        }) = self.slab.get_mut(key)
+        {
+            if !s.arrived {
+                s.arrived = true;
+                self.arrived.push(key);
+            }
+        }
+    }
+
+    /// Hands `wake` each stream pipe that has received since the last call.
+    pub(crate) fn take_arrived(&mut self, mut wake: impl FnMut(usize)) {
+        for key in self.arrived.drain(..) {
+            if let Some(Pipe {
+                kind: PipeKind::Stream(s),
+                ..
+            }) = self.slab.get_mut(key)
+            {
+                s.arrived = false;
+            }
+            wake(key);
+        }
+    }
+
+    /// Whether `key` is a stream pipe with nothing queued: a read of it gives nothing until
+    /// its connection receives (`received`). Inproc pipes are never quiet: their peer writes
+    /// to them without this socket's lock.
+    pub(crate) fn is_quiet(&self, key: usize) -> bool {
+        matches!(self.slab.get(key), Some(Pipe { kind: PipeKind::Stream(s), .. }) if s.inq.is_empty())
     }
 
     /// Notes that a stream pipe has new output: a writer is found for it at the end of the
@@ -490,6 +531,10 @@ impl Pipes {
                 if s.read_blocked && s.inq.has_room_again(rcvhwm) {
                     s.read_blocked = false;
                     let progress = resume_reading(s, rcvhwm);
+                    if progress.received && !s.arrived {
+                        s.arrived = true;
+                        self.arrived.push(key);
+                    }
                     if let Some(reason) = progress.closed {
                         pipe.dead = Some(reason);
                     } else {

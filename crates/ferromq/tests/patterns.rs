@@ -245,6 +245,32 @@ fn push_to_pull_keeps_order_and_delivers_multipart_whole() {
 /// I/O thread take turns reading it: every message must still arrive whole and in order.
 /// (Not a small receive buffer: over loopback, a window below one segment makes the kernel
 /// send by zero-window probes, a few per second.)
+/// A peer that has been quiet, while others were heard, is heard again as soon as it sends:
+/// a fair queue that sets quiet peers aside must take each back when its connection receives.
+#[test]
+fn a_pull_hears_each_of_its_peers_after_they_were_quiet() {
+    over_each_transport(|t| {
+        let ctx = Context::new();
+        let pull = socket(&ctx, SocketType::Pull);
+        let pushes: Vec<Socket> = (0..3).map(|_| socket(&ctx, SocketType::Push)).collect();
+        t.link(&pull, &pushes.iter().collect::<Vec<_>>());
+        for round in 0..30 {
+            let who = (round * 7) % 3;
+            send(
+                &pushes[who],
+                &[&format!("{round} from {who}")],
+                "a quiet peer",
+            );
+            assert_eq!(recv(&pull, "a quiet peer"), [format!("{round} from {who}")]);
+            // Nothing else waits: every pipe is looked at, found empty, and set aside.
+            assert_eq!(
+                pull.try_recv().map(|m| text(&m)).map_err(|e| e.kind()),
+                Err(ErrorKind::WouldBlock)
+            );
+        }
+    });
+}
+
 #[test]
 fn a_stream_through_a_small_send_buffer_arrives_whole_and_in_order() {
     for t in [Transport::Tcp, Transport::IpcPath] {

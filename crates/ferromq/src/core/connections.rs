@@ -467,6 +467,9 @@ impl SocketCore {
         if progress.handshake_done {
             self.handshake_done(key);
         }
+        if progress.received {
+            self.pipes.received(key);
+        }
         let pipe = &mut self.pipes.slab[key];
         if let Some(reason) = progress.closed {
             flush_stream(pipe);
