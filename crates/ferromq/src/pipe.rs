@@ -167,6 +167,9 @@ impl Pipe {
 }
 
 /// The pipes of one socket, with the high-water marks that bound them.
+/// `SocketCore::sweep` looks at every pipe at least once in this many calls.
+const FULL_SWEEP: u32 = 64;
+
 #[derive(Debug)]
 pub(crate) struct Pipes {
     pub slab: Slab<Pipe>,
@@ -186,6 +189,9 @@ pub(crate) struct Pipes {
     to_write: Vec<usize>,
     /// Stream pipes that have received since the fair queue last asked (see `FairQueue`).
     arrived: Vec<usize>,
+    /// A pipe may have died since the last sweep (see `sweep_due`).
+    pub maybe_dead: bool,
+    sweeps: u32,
 }
 
 impl Pipes {
@@ -200,6 +206,22 @@ impl Pipes {
             to_start: Vec::new(),
             to_write: Vec::new(),
             arrived: Vec::new(),
+            maybe_dead: false,
+            sweeps: 0,
+        }
+    }
+
+    /// Whether `SocketCore::sweep` is to look for dead pipes: when one may have died, and once
+    /// every `FULL_SWEEP` calls whatever was noted, so that a death not noted is still found.
+    pub(crate) fn sweep_due(&mut self) -> bool {
+        self.sweeps = self.sweeps.wrapping_add(1);
+        std::mem::take(&mut self.maybe_dead) || self.sweeps % FULL_SWEEP == 0
+    }
+
+    /// Notes it if the pipe at `key` has died, for the next sweep.
+    pub(crate) fn check(&mut self, key: usize) {
+        if self.slab.get(key).is_some_and(|p| p.dead.is_some()) {
+            self.maybe_dead = true;
         }
     }
 
@@ -275,11 +297,14 @@ impl Pipes {
         if self.claimed(key, resume).is_some() {
             self.to_write.push(key);
         }
+        self.check(key);
     }
 
     /// Claims the writing of a pipe's outbox for another thread (see `Outbox::claim`).
     pub(crate) fn claim(&mut self, key: usize, resume: bool) -> Option<Arc<Outbox>> {
-        self.claimed(key, resume).cloned()
+        let outbox = self.claimed(key, resume).cloned();
+        self.check(key);
+        outbox
     }
 
     fn claimed(&mut self, key: usize, resume: bool) -> Option<&Arc<Outbox>> {
@@ -326,6 +351,7 @@ impl Pipes {
         } else if matches!(written, Written::Drained { .. }) && drained(pipe) {
             self.queued(key);
         }
+        self.check(key);
     }
 
     /// The routing id to know the peer by: the one given at connect, else the one the peer
@@ -373,6 +399,7 @@ impl Pipes {
                 if s.out.outbox.is_idle() {
                     s.redial = None;
                     pipe.dead = Closed::disconnected("closed by this side");
+                    self.maybe_dead = true;
                     return;
                 }
             }
@@ -384,6 +411,7 @@ impl Pipes {
     pub(crate) fn close(&mut self, key: usize, reason: &str) {
         if let Some(pipe) = self.slab.get_mut(key) {
             pipe.dead = Closed::disconnected(reason);
+            self.maybe_dead = true;
         }
     }
 
@@ -413,12 +441,15 @@ impl Pipes {
 
     /// Queues a message for the peer, or gives it back when the pipe is full.
     pub(crate) fn write(&mut self, key: usize, msg: Message) -> Result<(), Message> {
-        self.write_inner(key, msg, false)
+        let written = self.write_inner(key, msg, false);
+        self.check(key);
+        written
     }
 
     /// Queues a message whatever the high-water mark says (subscriptions, which must not be lost).
     pub(crate) fn force_write(&mut self, key: usize, msg: Message) {
         let _ = self.write_inner(key, msg, true);
+        self.check(key);
     }
 
     fn write_inner(&mut self, key: usize, msg: Message, force: bool) -> Result<(), Message> {
@@ -498,15 +529,18 @@ impl Pipes {
 
     /// Takes the next message from a pipe.
     pub(crate) fn read(&mut self, key: usize) -> Option<Message> {
-        if self.conflate {
+        let msg = if self.conflate {
             // Only the newest message counts; everything before it is dropped.
             let mut newest = None;
             while let Some(msg) = self.read_one(key) {
                 newest = Some(msg);
             }
-            return newest;
-        }
-        self.read_one(key)
+            newest
+        } else {
+            self.read_one(key)
+        };
+        self.check(key);
+        msg
     }
 
     fn read_one(&mut self, key: usize) -> Option<Message> {

@@ -250,6 +250,7 @@ impl SocketCore {
 
     /// Takes a look-up's answer: dials the address, or counts a failed attempt.
     pub(crate) fn handle_resolved(&mut self, lookup: Lookup) {
+        self.pipes.maybe_dead = true;
         let Some(pipe) = self.pipes.slab.get_mut(lookup.key) else {
             return;
         };
@@ -272,6 +273,7 @@ impl SocketCore {
     }
 
     pub(crate) fn handle_timer(&mut self, now: Instant) {
+        self.pipes.maybe_dead = true;
         self.timer_armed = None;
         self.check_lending(now);
         for key in 0..self.pipes.slab.capacity() {
@@ -305,6 +307,7 @@ impl SocketCore {
     }
 
     pub(super) fn accept(&mut self, lkey: usize) {
+        self.pipes.maybe_dead = true;
         loop {
             let Some(bound) = self.listeners.get_mut(lkey) else {
                 return;
@@ -358,6 +361,7 @@ impl SocketCore {
     /// Starts a connection for a connecting pipe; a failure is handled by `sweep`, which
     /// schedules the next try.
     pub(super) fn dial(&mut self, key: usize) {
+        self.pipes.maybe_dead = true;
         let handshake = self.handshake();
         let ipv6 = self.options.ipv6;
         let settings = self.stream_settings();
@@ -421,8 +425,14 @@ impl SocketCore {
         }
     }
 
-    /// Progress on a stream pipe after a readiness event; everything queued is written after.
+    /// Progress on a stream pipe after a readiness event; everything queued is written after,
+    /// and a pipe left dead is noted for the sweep.
     pub(super) fn pipe_event(&mut self, key: usize, ready: bool, to: ReadTo) {
+        self.pipe_event_on(key, ready, to);
+        self.pipes.check(key);
+    }
+
+    fn pipe_event_on(&mut self, key: usize, ready: bool, to: ReadTo) {
         let rcvhwm = self.pipes.rcvhwm;
         let was_full = !self.pipes.stream_has_room(key);
         let Some(pipe) = self.pipes.slab.get_mut(key) else {
@@ -543,6 +553,7 @@ impl SocketCore {
     /// handler (or, under `zap_enforce_domain`, no domain), a CURVE client is let in and a PLAIN
     /// one is not, as libzmq does: a password nobody checks is no authentication.
     fn authenticate(&mut self, key: usize, request: AuthRequest) {
+        self.pipes.maybe_dead = true;
         let address = match self.pipes.slab.get(key).map(|p| &p.kind) {
             Some(PipeKind::Stream(s)) => s
                 .conn
@@ -597,6 +608,7 @@ impl SocketCore {
     }
 
     fn give_verdict(&mut self, key: usize, reply: AuthReply) {
+        self.pipes.maybe_dead = true;
         if let Some(Pipe {
             kind: PipeKind::Stream(s),
             ..
@@ -612,8 +624,10 @@ impl SocketCore {
 
     /// Closes failed pipes, or starts reconnecting those that `connect` made.
     pub(super) fn sweep(&mut self) {
-        // Looked for first: collecting the keys would cost a pass and a vector on every call.
-        if !self.pipes.slab.iter().any(|(_, p)| p.dead.is_some()) {
+        // A pass over every pipe only when one may have died: with many peers, a pass on every
+        // call would cost more than the call. Looked for first: collecting the keys would cost
+        // a pass and a vector.
+        if !self.pipes.sweep_due() || !self.pipes.slab.iter().any(|(_, p)| p.dead.is_some()) {
             return;
         }
         let dead: Vec<usize> = self
