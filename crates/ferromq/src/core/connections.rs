@@ -62,16 +62,21 @@ pub(super) struct Lending {
 impl SocketCore {
     /// Acts on the I/O thread's report of readiness; `to` says how far a read must go.
     pub(crate) fn handle_event(&mut self, key: u32, readable: bool, writable: bool, to: ReadTo) {
+        let pipe = (key != ZAP && key & LISTENER == 0).then_some(key as usize);
         if key == ZAP {
             self.take_zap_answers();
-        } else if key & LISTENER != 0 {
-            self.accept((key & !LISTENER) as usize);
+        } else if let Some(pipe) = pipe {
+            self.pipe_event(pipe, readable || writable, to);
         } else {
-            self.pipe_event(key as usize, readable || writable, to);
+            self.accept((key & !LISTENER) as usize);
         }
         self.start_writers(true);
         self.sweep();
-        self.arm_timer();
+        match pipe {
+            // Only this pipe's deadline can have come forward: no pass over every pipe.
+            Some(pipe) => self.arm_timer_at(self.pipes.slab.get(pipe).and_then(pipe_deadline)),
+            None => self.arm_timer(),
+        }
     }
 
     /// Finds writers for the stream pipes with new output: this thread, once it lets go of
@@ -739,25 +744,44 @@ impl SocketCore {
     }
 
     pub(super) fn next_deadline(&self) -> Option<Instant> {
-        let pipes = self.pipes.slab.iter().filter_map(|(_, p)| match &p.kind {
-            PipeKind::Stream(s) => match &s.conn {
-                Some(conn) => conn.deadline(),
-                None => s.redial.as_ref().and_then(|r| r.at),
-            },
-            PipeKind::Inproc(_) => None,
-        });
-        pipes
+        self.pipes
+            .slab
+            .iter()
+            .filter_map(|(_, p)| pipe_deadline(p))
             .chain(self.linger_deadline)
             .chain(self.lending.check)
             .min()
     }
 
     pub(super) fn arm_timer(&mut self) {
-        if let Some(at) = self.next_deadline() {
+        self.arm_timer_at(self.next_deadline());
+    }
+
+    /// Arms the timer for `at`, or for the socket's own deadlines, if earlier than it is armed
+    /// for; a later one is found when the timer fires.
+    fn arm_timer_at(&mut self, at: Option<Instant>) {
+        let at = at
+            .into_iter()
+            .chain(self.linger_deadline)
+            .chain(self.lending.check)
+            .min();
+        if let Some(at) = at {
             if self.timer_armed.is_none_or(|armed| at < armed) {
                 self.timer_armed = Some(at);
                 self.io.add_timer(at, self.id);
             }
         }
+    }
+}
+
+/// When a pipe next needs the timer: a connection's heartbeat or handshake deadline, or a
+/// redial.
+fn pipe_deadline(p: &Pipe) -> Option<Instant> {
+    match &p.kind {
+        PipeKind::Stream(s) => match &s.conn {
+            Some(conn) => conn.deadline(),
+            None => s.redial.as_ref().and_then(|r| r.at),
+        },
+        PipeKind::Inproc(_) => None,
     }
 }
