@@ -239,6 +239,13 @@ impl Pipes {
         }
     }
 
+    /// Forgets what was noted of a pipe about to be removed: a pattern that does not
+    /// fair-queue never takes the arrivals, which would otherwise pile up with every pipe
+    /// that comes and goes.
+    pub(crate) fn forget(&mut self, key: usize) {
+        self.arrived.retain(|&k| k != key);
+    }
+
     /// Hands `wake` each stream pipe that has received since the last call.
     pub(crate) fn take_arrived(&mut self, mut wake: impl FnMut(usize)) {
         for key in self.arrived.drain(..) {

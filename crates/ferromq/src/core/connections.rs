@@ -275,6 +275,8 @@ impl SocketCore {
         }
         self.start_writers(true);
         self.sweep();
+        // The dial's handshake deadline.
+        self.arm_timer();
     }
 
     pub(crate) fn handle_timer(&mut self, now: Instant) {

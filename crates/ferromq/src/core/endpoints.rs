@@ -160,6 +160,7 @@ impl SocketCore {
     }
 
     pub(super) fn remove_pipe(&mut self, key: usize) {
+        self.pipes.forget(key);
         let mut pipe = self.pipes.slab.remove(key);
         if pipe.attached {
             self.pattern.detach(&mut self.pipes, key);
