@@ -225,17 +225,24 @@ impl Pipes {
         }
     }
 
+    /// The stream pipe at `key`, if it is one.
+    fn stream_mut(&mut self, key: usize) -> Option<&mut StreamPipe> {
+        match self.slab.get_mut(key) {
+            Some(Pipe {
+                kind: PipeKind::Stream(s),
+                ..
+            }) => Some(s),
+            _ => None,
+        }
+    }
+
     /// Notes that a stream pipe's queue has new messages.
     pub(crate) fn received(&mut self, key: usize) {
-        if let Some(Pipe {
-            kind: PipeKind::Stream(s),
-            ..
-        }) = self.slab.get_mut(key)
+        if self
+            .stream_mut(key)
+            .is_some_and(|s| !std::mem::replace(&mut s.arrived, true))
         {
-            if !s.arrived {
-                s.arrived = true;
-                self.arrived.push(key);
-            }
+            self.arrived.push(key);
         }
     }
 
@@ -248,16 +255,16 @@ impl Pipes {
 
     /// Hands `wake` each stream pipe that has received since the last call.
     pub(crate) fn take_arrived(&mut self, mut wake: impl FnMut(usize)) {
-        for key in self.arrived.drain(..) {
-            if let Some(Pipe {
-                kind: PipeKind::Stream(s),
-                ..
-            }) = self.slab.get_mut(key)
-            {
+        // Taken out and put back, to keep its room: no allocation per call.
+        let mut arrived = std::mem::take(&mut self.arrived);
+        for &key in &arrived {
+            if let Some(s) = self.stream_mut(key) {
                 s.arrived = false;
             }
             wake(key);
         }
+        arrived.clear();
+        self.arrived = arrived;
     }
 
     /// Whether `key` is a stream pipe with nothing queued: a read of it gives nothing until
@@ -270,26 +277,18 @@ impl Pipes {
     /// Notes that a stream pipe has new output: a writer is found for it at the end of the
     /// socket's call.
     fn queued(&mut self, key: usize) {
-        if let Some(Pipe {
-            kind: PipeKind::Stream(s),
-            ..
-        }) = self.slab.get_mut(key)
+        if self
+            .stream_mut(key)
+            .is_some_and(|s| !std::mem::replace(&mut s.starting, true))
         {
-            if !s.starting {
-                s.starting = true;
-                self.to_start.push(key);
-            }
+            self.to_start.push(key);
         }
     }
 
     /// Takes the next stream pipe with new output.
     pub(crate) fn next_started(&mut self) -> Option<usize> {
         while let Some(key) = self.to_start.pop() {
-            if let Some(Pipe {
-                kind: PipeKind::Stream(s),
-                ..
-            }) = self.slab.get_mut(key)
-            {
+            if let Some(s) = self.stream_mut(key) {
                 s.starting = false;
                 return Some(key);
             }
