@@ -426,13 +426,12 @@ impl Socket {
     /// Receives, waiting as `wait` says, or as `rcvtimeo` says when it is `None` (as for
     /// `send_with`).
     fn recv_with(&self, mut wait: Option<Wait>) -> Result<Message> {
-        self.alive()?;
-        if let Some(msg) = self.received.borrow_mut().pop_front() {
-            self.received_since_send.set(true);
-            return Ok(msg);
-        }
         loop {
             self.alive()?;
+            if let Some(msg) = self.received.borrow_mut().pop_front() {
+                self.received_since_send.set(true);
+                return Ok(msg);
+            }
             let seen = self.shared.signal.epoch();
             let (msg, wait) = self.shared.with_core(|core| {
                 let wait = *wait.get_or_insert_with(|| Wait::from_timeout(core.options.rcvtimeo));

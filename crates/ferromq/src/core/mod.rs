@@ -292,7 +292,7 @@ impl SocketCore {
             self.socket_type,
             SocketType::Pull | SocketType::Pair | SocketType::Dealer | SocketType::Router
         );
-        if !batches || self.options.conflate || !self.pipes.read_from_stream {
+        if !batches || self.options.conflate {
             return;
         }
         let mut bytes = 0;
