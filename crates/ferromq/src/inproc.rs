@@ -4,13 +4,16 @@
 //! lock), so a message costs the writer one push and the reader one pop, and neither waits for
 //! a lock the other holds. The reader hands credit back to the writer in batches. A side that
 //! finds nothing to read, or no room to write, raises a flag before it goes to wait, and the
-//! other side wakes it only then: a busy pipe costs no wake-ups at all.
+//! other side wakes it only then: a busy pipe costs no wake-ups at all. Each side keeps its own
+//! view of the other's position in the ring (`rtrb`), and a reader that is keeping up with a
+//! stream waits a moment for a batch rather than take each message as it lands, so the two
+//! threads meet on the ring's cache lines once a batch, not once a message.
 
 use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use bytes::Bytes;
-use crossbeam_queue::ArrayQueue;
+use rtrb::{Consumer, Producer, RingBuffer};
 
 use crate::message::Message;
 use crate::signal::Signal;
@@ -21,6 +24,12 @@ const FIRST_RING: usize = 32;
 /// when that is fewer) and whenever a read finds nothing: a writer is then held back only while
 /// more than half its limit is unread.
 const CREDIT_BATCH: usize = 256;
+/// A reader that took `STREAM_BATCH` messages without finding the ring empty is streaming: when
+/// it does find it empty, it waits for the next batch (`STREAM_BATCH`, or half the limit) for up
+/// to `BATCH_WAIT_LOOKS` looks, `BATCH_WAIT_PAUSES` spin-loop pauses apart (about 6 us here).
+const STREAM_BATCH: usize = 32;
+const BATCH_WAIT_LOOKS: usize = 10;
+const BATCH_WAIT_PAUSES: usize = 50;
 
 /// What one side of an inproc pipe says about itself (the inproc handshake).
 #[derive(Debug, Clone)]
@@ -35,7 +44,7 @@ pub(crate) struct InprocPeer {
 #[derive(Debug)]
 enum Slot {
     Message(Message),
-    Next(Arc<ArrayQueue<Slot>>),
+    Next(Consumer<Slot>),
 }
 
 /// What the two sides share about one direction; the rings themselves are held by the ends.
@@ -109,13 +118,15 @@ pub(crate) struct InprocEnd {
     pipe: Arc<InprocPipe>,
     side: usize,
     /// The ring this side writes into, and how many messages it has written.
-    tx: Arc<ArrayQueue<Slot>>,
+    tx: Producer<Slot>,
     written: usize,
     /// The ring this side reads from, how many messages it has read, and how many of those
     /// the writer has been told of.
-    rx: Arc<ArrayQueue<Slot>>,
+    rx: Consumer<Slot>,
     read: usize,
     told: usize,
+    /// Messages read since the ring was last found empty.
+    run: usize,
 }
 
 impl InprocEnd {
@@ -132,17 +143,20 @@ impl InprocEnd {
             peers[0] = Some(me);
             pipe.set_limits(&peers);
         }
-        let rings = [ring(FIRST_RING), ring(FIRST_RING)];
-        let end = |side: usize| InprocEnd {
+        // Ring `side` carries what `side` reads.
+        let (to_0, from_0) = RingBuffer::new(FIRST_RING);
+        let (to_1, from_1) = RingBuffer::new(FIRST_RING);
+        let end = |side, tx, rx| InprocEnd {
             pipe: Arc::clone(&pipe),
             side,
-            tx: Arc::clone(&rings[1 - side]),
+            tx,
             written: 0,
-            rx: Arc::clone(&rings[side]),
+            rx,
             read: 0,
             told: 0,
+            run: 0,
         };
-        (end(0), end(1))
+        (end(0, to_1, from_0), end(1, to_0, from_1))
     }
 
     /// Completes the pipe from the binder's side.
@@ -221,17 +235,18 @@ impl InprocEnd {
     }
 
     /// Pushes onto the ring, moving on to a ring twice the size when this one is full (its
-    /// last slot is kept for the link).
+    /// last slot is kept for the link). The free slots this side knows of are counted without
+    /// looking at the reader's position, which it looks up only when they run out.
     fn push(&mut self, slot: Slot) {
-        if self.tx.len() + 1 < self.tx.capacity() {
+        if self.tx.cached_slots() > 1 || self.tx.slots() > 1 {
             let pushed = self.tx.push(slot);
             debug_assert!(pushed.is_ok(), "only this side pushes");
             return;
         }
-        let next = ring(self.tx.capacity() * 2);
+        let (mut next, next_rx) = RingBuffer::new(self.tx.buffer().capacity() * 2);
         let pushed = next.push(slot);
         debug_assert!(pushed.is_ok(), "a new ring has room");
-        let linked = self.tx.push(Slot::Next(Arc::clone(&next)));
+        let linked = self.tx.push(Slot::Next(next_rx));
         debug_assert!(linked.is_ok(), "the last slot is kept for the link");
         self.tx = next;
     }
@@ -239,7 +254,7 @@ impl InprocEnd {
     /// The next message on this side's ring, following links to later rings.
     fn pop(&mut self) -> Option<Message> {
         loop {
-            match self.rx.pop()? {
+            match self.rx.pop().ok()? {
                 Slot::Message(msg) => return Some(msg),
                 Slot::Next(next) => self.rx = next,
             }
@@ -248,24 +263,58 @@ impl InprocEnd {
 
     /// Takes the next message the peer sent.
     pub(crate) fn read(&mut self) -> Option<Message> {
-        let msg = match self.pop() {
-            Some(msg) => msg,
-            None => {
-                self.give_credit();
-                // Say so before looking again: a write meanwhile either shows here or wakes us.
-                let idle = |end: &InprocEnd, now| {
-                    end.pipe.lanes[end.side]
-                        .reader_idle
-                        .store(now, Ordering::Relaxed)
-                };
-                idle(self, true);
-                fence(Ordering::SeqCst);
-                let msg = self.pop()?;
-                idle(self, false);
-                msg
-            }
+        if let Some(msg) = self.pop() {
+            return Some(self.took(msg));
+        }
+        self.give_credit();
+        let streaming = self.run >= STREAM_BATCH;
+        self.run = 0;
+        if streaming && self.wait_for_batch() {
+            return self.pop().map(|msg| self.took(msg));
+        }
+        // Say so before looking again: a write meanwhile either shows here or wakes us.
+        let idle = |end: &InprocEnd, now| {
+            end.pipe.lanes[end.side]
+                .reader_idle
+                .store(now, Ordering::Relaxed)
         };
+        idle(self, true);
+        fence(Ordering::SeqCst);
+        let msg = self.pop()?;
+        idle(self, false);
+        Some(self.took(msg))
+    }
+
+    /// How many messages a streaming reader waits for: `STREAM_BATCH`, or half the limit when
+    /// that is fewer (the writer stops there until the credit comes back).
+    fn batch(&self) -> usize {
+        match self.pipe.lanes[self.side].limit.load(Ordering::Relaxed) {
+            0 => STREAM_BATCH,
+            limit => (limit / 2).clamp(1, STREAM_BATCH),
+        }
+    }
+
+    /// Waits a few microseconds, on this thread, for a batch to come. A reader that takes each
+    /// message as it comes keeps the ring empty, so that the two threads pass its lines back
+    /// and forth for every message, and the writer must wake it for every one; waiting makes
+    /// them meet once a batch. Returns whether anything came.
+    fn wait_for_batch(&mut self) -> bool {
+        let batch = self.batch();
+        for _ in 0..BATCH_WAIT_LOOKS {
+            if self.rx.slots() >= batch {
+                return true;
+            }
+            for _ in 0..BATCH_WAIT_PAUSES {
+                std::hint::spin_loop();
+            }
+        }
+        !self.rx.is_empty()
+    }
+
+    /// Counts a message read, and gives credit back when a batch of them has been read.
+    fn took(&mut self, msg: Message) -> Message {
         self.read += 1;
+        self.run += 1;
         // Credit goes back in batches of at most half the limit: a writer that finds the lane
         // full then has more than half the limit unread, and is woken before the reader has
         // read all of it.
@@ -277,7 +326,7 @@ impl InprocEnd {
         if self.read - self.told >= batch {
             self.give_credit();
         }
-        Some(msg)
+        msg
     }
 
     /// Tells the writer how many messages were read, waking it if it found the lane full.
@@ -315,10 +364,6 @@ impl Drop for InprocEnd {
     fn drop(&mut self) {
         self.close();
     }
-}
-
-fn ring(capacity: usize) -> Arc<ArrayQueue<Slot>> {
-    Arc::new(ArrayQueue::new(capacity))
 }
 
 #[cfg(test)]
@@ -431,6 +476,26 @@ mod tests {
             }
             sender.join().unwrap();
         }
+    }
+
+    #[test]
+    fn a_streaming_reader_takes_a_short_batch_and_is_woken_after_it() {
+        let reader = peer(1000);
+        let (mut a, mut b) = InprocEnd::new_pair(peer(1000));
+        b.attach(reader.clone());
+        for i in 0..(STREAM_BATCH as u32 + 1) {
+            a.write(numbered(i), false).unwrap();
+        }
+        for i in 0..(STREAM_BATCH as u32 + 1) {
+            assert_eq!(b.read(), Some(numbered(i)));
+        }
+        // Streaming now: the read waits for a batch that does not come, then gives up.
+        assert_eq!(b.read(), None);
+        let seen = reader.signal.epoch();
+        a.write(numbered(100), false).unwrap();
+        assert_ne!(reader.signal.epoch(), seen, "the idle reader was not woken");
+        assert_eq!(b.read(), Some(numbered(100)), "fewer than a batch is read");
+        assert_eq!(b.read(), None);
     }
 
     #[test]
