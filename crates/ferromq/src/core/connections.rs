@@ -39,8 +39,9 @@ impl UserRead {
     }
 }
 
-/// Lent connections that go unused for this long (up to twice it) go back to the I/O thread,
-/// which then reads in the background again, notices a peer that left and keeps heartbeats.
+/// Lent connections that the user's thread neither waits on nor reads for this long (up to
+/// twice it) go back to the I/O thread, which then reads in the background again, notices a
+/// peer that left and keeps heartbeats.
 const KEEP_LENT: Duration = Duration::from_millis(10);
 
 /// The lending of connections to the user's thread (see `lend_reading`).
@@ -53,7 +54,8 @@ pub(super) struct Lending {
     waiting: bool,
     /// Waits begun on the lent connections.
     waits: u64,
-    /// `waits` at the I/O thread's last look: the same now means unused since.
+    /// `waits` and `Pipes::lent_reads` at the I/O thread's last look: the same now means
+    /// unused since.
     seen: u64,
     /// When the I/O thread looks next.
     check: Option<Instant>,
@@ -216,8 +218,9 @@ impl SocketCore {
         if self.lending.check.is_none_or(|at| at > now) {
             return;
         }
-        let used = self.lending.waits != self.lending.seen;
-        self.lending.seen = self.lending.waits;
+        let uses = self.lending.waits + self.pipes.lent_reads;
+        let used = uses != self.lending.seen;
+        self.lending.seen = uses;
         self.lending.check = None;
         if used {
             self.lending.check = Some(now + KEEP_LENT);
@@ -520,6 +523,9 @@ impl SocketCore {
                         && !(when == UserRead::ThenWaits && c.lent && c.drained))
             );
             if readable {
+                if self.lending.lent {
+                    self.pipes.lent_reads += 1;
+                }
                 self.pipe_event(key, true, when.reads_to());
                 read = true;
             }
