@@ -463,6 +463,9 @@ pub(crate) struct Connection {
     pub in_waiter: bool,
     /// The user's thread is waiting on this stream: the I/O thread is not watching it.
     pub lent: bool,
+    /// Lent, and read on the user's thread since the I/O thread's last look (see
+    /// `SocketCore::check_lending`).
+    pub read_lent: bool,
     /// The last read took all the stream held: whatever comes next raises a new edge.
     pub drained: bool,
 }
@@ -508,6 +511,7 @@ impl Connection {
             auth_asked: false,
             watching_out: true,
             in_waiter: false,
+            read_lent: false,
             lent: false,
             drained: false,
         }

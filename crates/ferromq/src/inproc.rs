@@ -267,7 +267,7 @@ impl InprocEnd {
             return Some(self.took(msg));
         }
         self.give_credit();
-        let streaming = self.run >= STREAM_BATCH;
+        let streaming = self.run >= STREAM_BATCH && !self.pipe.closed.load(Ordering::Acquire);
         self.run = 0;
         if streaming && self.wait_for_batch() {
             return self.pop().map(|msg| self.took(msg));
@@ -286,7 +286,7 @@ impl InprocEnd {
     }
 
     /// How many messages a streaming reader waits for: `STREAM_BATCH`, or half the limit when
-    /// that is fewer (the writer stops there until the credit comes back).
+    /// that is fewer, which the writer can always send (all credit was given back before).
     fn batch(&self) -> usize {
         match self.pipe.lanes[self.side].limit.load(Ordering::Relaxed) {
             0 => STREAM_BATCH,

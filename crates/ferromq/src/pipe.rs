@@ -183,10 +183,6 @@ pub(crate) struct Pipes {
     /// The last message read came from a connection's queue, which only this socket touches,
     /// not from a ring it shares with an inproc peer (see `SocketCore::recv_batch`).
     pub read_from_stream: bool,
-    /// Reads of connections lent to the user's thread, made there: a receiver busy with what
-    /// it has queued reads them without waiting on them, and that is use too (see
-    /// `SocketCore::check_lending`).
-    pub lent_reads: u64,
     /// Stream pipes with new output, which may need a writer (see `SocketCore::start_writers`).
     to_start: Vec<usize>,
     /// Stream pipes whose outboxes this thread writes once the socket's lock is released.
@@ -207,7 +203,6 @@ impl Pipes {
             eager: false,
             conflate: false,
             read_from_stream: false,
-            lent_reads: 0,
             to_start: Vec::new(),
             to_write: Vec::new(),
             arrived: Vec::new(),
@@ -575,9 +570,6 @@ impl Pipes {
                 }
                 if s.read_blocked && s.inq.has_room_again(rcvhwm) {
                     s.read_blocked = false;
-                    if s.conn.as_ref().is_some_and(|c| c.lent) {
-                        self.lent_reads += 1;
-                    }
                     let progress = resume_reading(s, rcvhwm);
                     if progress.received && !s.arrived {
                         s.arrived = true;
@@ -599,6 +591,8 @@ fn resume_reading(s: &mut StreamPipe, rcvhwm: usize) -> Progress {
     let Some(conn) = s.conn.as_mut() else {
         return Progress::default();
     };
+    // A receiver working through what it has queued reads without waiting: use all the same.
+    conn.read_lent |= conn.lent;
     // The report of a close may have come while reading was paused.
     let progress = conn.read(&mut s.inq, rcvhwm, &mut s.out, ReadTo::End);
     s.read_blocked = s.inq.is_full(rcvhwm);

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::connection::{Closed, Connection, Progress, ReadTo};
+use crate::connection::{Closed, Connection, OutBuffer, Progress, ReadTo};
 use crate::endpoint::{Endpoint, TcpHost};
 use crate::io_thread::{token, Lookup};
 use crate::monitor::Event;
@@ -39,9 +39,9 @@ impl UserRead {
     }
 }
 
-/// Lent connections that the user's thread neither waits on nor reads for this long (up to
-/// twice it) go back to the I/O thread, which then reads in the background again, notices a
-/// peer that left and keeps heartbeats.
+/// A lent connection that the user's thread neither waits on nor reads for this long (up to
+/// twice it) goes back to the I/O thread, which then reads it in the background again, notices
+/// a peer that left and keeps heartbeats.
 const KEEP_LENT: Duration = Duration::from_millis(10);
 
 /// The lending of connections to the user's thread (see `lend_reading`).
@@ -54,8 +54,7 @@ pub(super) struct Lending {
     waiting: bool,
     /// Waits begun on the lent connections.
     waits: u64,
-    /// `waits` and `Pipes::lent_reads` at the I/O thread's last look: the same now means
-    /// unused since.
+    /// `waits` at the I/O thread's last look: the same now means not waited on since.
     seen: u64,
     /// When the I/O thread looks next.
     check: Option<Instant>,
@@ -212,22 +211,38 @@ impl SocketCore {
         }
     }
 
-    /// The I/O thread's look at lent connections: it takes them back when the user's thread
-    /// has not waited on them since the last look, unless it is waiting now.
+    /// The I/O thread's look at lent connections: unless the user's thread is waiting on them
+    /// now, or has waited since the last look, it takes back each one not read since then.
     fn check_lending(&mut self, now: Instant) {
         if self.lending.check.is_none_or(|at| at > now) {
             return;
         }
-        let uses = self.lending.waits + self.pipes.lent_reads;
-        let used = uses != self.lending.seen;
-        self.lending.seen = uses;
+        let waited = self.lending.waits != self.lending.seen;
+        self.lending.seen = self.lending.waits;
         self.lending.check = None;
-        if used {
-            self.lending.check = Some(now + KEEP_LENT);
-        } else if !self.lending.waiting {
-            self.take_back_reading();
+        if self.lending.waiting {
+            // Waiting since the last look: `end_wait` arms the next one.
+            return;
         }
-        // Waiting since the last look: `end_wait` arms the next one.
+        // Waited on since the last look: all stay. Otherwise those read since (a receiver
+        // working through a backlog reads without waiting) stay, and the others go back.
+        let mut kept = false;
+        for (key, pipe) in self.pipes.slab.iter_mut() {
+            let PipeKind::Stream(s) = &mut pipe.kind else {
+                continue;
+            };
+            if let Some(conn) = s.conn.as_mut().filter(|c| c.lent) {
+                if std::mem::take(&mut conn.read_lent) || waited {
+                    kept = true;
+                } else {
+                    give_back(conn, &s.out, &self.io.registry, token(self.id, key as u32));
+                }
+            }
+        }
+        self.lending.lent = kept;
+        if kept {
+            self.lending.check = Some(now + KEEP_LENT);
+        }
     }
 
     /// Gives every lent connection back to the I/O thread (for room to write as well only if
@@ -241,17 +256,12 @@ impl SocketCore {
         }
         self.lending.lent = false;
         self.lending.check = None;
-        let id = self.id;
         for (key, pipe) in self.pipes.slab.iter_mut() {
             let PipeKind::Stream(s) = &mut pipe.kind else {
                 continue;
             };
-            let blocked = !s.out.outbox.is_idle();
             if let Some(conn) = s.conn.as_mut().filter(|c| c.lent) {
-                conn.lent = false;
-                conn.watching_out = blocked;
-                conn.stream
-                    .rewatch(&self.io.registry, token(id, key as u32), blocked);
+                give_back(conn, &s.out, &self.io.registry, token(self.id, key as u32));
             }
         }
     }
@@ -475,6 +485,8 @@ impl SocketCore {
         }
         let mut progress = Progress::default();
         if ready || !conn.is_active() {
+            // Only the user's thread reads a lent connection: that is use of it.
+            conn.read_lent |= conn.lent;
             progress = conn.read(&mut s.inq, rcvhwm, &mut s.out, to);
             s.read_blocked = s.inq.is_full(rcvhwm);
         }
@@ -523,9 +535,6 @@ impl SocketCore {
                         && !(when == UserRead::ThenWaits && c.lent && c.drained))
             );
             if readable {
-                if self.lending.lent {
-                    self.pipes.lent_reads += 1;
-                }
                 self.pipe_event(key, true, when.reads_to());
                 read = true;
             }
@@ -784,6 +793,16 @@ impl SocketCore {
 
 /// When a pipe next needs the timer: a connection's heartbeat or handshake deadline, or a
 /// redial.
+/// Gives one lent connection back to the I/O thread's poll (for room to write as well only if
+/// a write is blocked, see `take_back_reading`).
+fn give_back(conn: &mut Connection, out: &OutBuffer, registry: &Registry, token: mio::Token) {
+    let blocked = !out.outbox.is_idle();
+    conn.lent = false;
+    conn.read_lent = false;
+    conn.watching_out = blocked;
+    conn.stream.rewatch(registry, token, blocked);
+}
+
 fn pipe_deadline(p: &Pipe) -> Option<Instant> {
     match &p.kind {
         PipeKind::Stream(s) => match &s.conn {
