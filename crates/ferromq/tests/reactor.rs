@@ -77,6 +77,12 @@ const MAX_GAP: Duration = if cfg!(debug_assertions) {
 } else {
     Duration::from_millis(50)
 };
+/// The share of the ticks due during the traffic that must come (in percent). A late tick
+/// skips those it missed, so the gaps above cost ticks: in a debug build, with the file's other
+/// tests running beside it, 67 % to 94 % came in ten runs on the 2-core machine (and 70 % once
+/// while a build shared the cores); in a release build, run alone, all of them (six runs). A loop that
+/// served its peers before its timers would have none until the traffic ended.
+const MIN_TICKS_PERCENT: u128 = if cfg!(debug_assertions) { 60 } else { 80 };
 
 /// One client thread: its DEALERs connect and make one round trip each, wait at `ready` for
 /// the other thread and the test, then send `ROUNDS` requests each and check every reply.
@@ -226,7 +232,7 @@ fn one_loop_serves_a_thousand_tcp_peers_and_its_timer_keeps_time() {
     assert!(largest < MAX_GAP, "a gap of {largest:?} between ticks");
     // Few ticks are skipped overall, though each late one skips those it missed.
     assert!(
-        during.len() as u128 + 2 >= expected * 8 / 10,
+        during.len() as u128 + 2 >= expected * MIN_TICKS_PERCENT / 100,
         "{} ticks in {elapsed:?}",
         during.len()
     );

@@ -1,6 +1,7 @@
 //! A `recv` that waits on its socket's connections itself, which then stay with the user's
 //! thread between calls: a peer's close must still be noticed, whether it comes while `recv`
-//! waits or while nobody is in `recv` at all.
+//! waits or while nobody is in `recv` at all, and a quiet peer heard while a busy one keeps
+//! `recv` from waiting.
 
 mod common;
 
@@ -73,4 +74,67 @@ fn a_peer_that_leaves_while_nobody_receives_is_noticed() {
     drop(sender.join().unwrap());
     let event = common::next_named(&events, &["disconnected"]);
     assert_eq!(event.name(), "disconnected");
+}
+
+/// One peer keeps the receiver busy, so that its `recv` never waits, while another sends a
+/// single message: the quiet peer's connection, lent to the receiving thread by an earlier
+/// wait, must not stay lent and unread for as long as the busy one keeps it busy. Its message
+/// comes within the busy peer's run (which lasts about a second), not after it.
+#[test]
+fn a_quiet_peer_is_heard_while_a_busy_one_keeps_recv_from_waiting() {
+    const COUNT: usize = 200_000;
+    let ctx = Context::new();
+    let pull = ctx.socket(SocketType::Pull).unwrap();
+    pull.bind("tcp://127.0.0.1:*").unwrap();
+    let endpoint = pull.last_endpoint();
+    let busy = ctx.socket(SocketType::Push).unwrap();
+    busy.connect(&endpoint).unwrap();
+    let quiet = ctx.socket(SocketType::Push).unwrap();
+    quiet.connect(&endpoint).unwrap();
+    // Both connections up, and lent to this thread by recvs that waited.
+    quiet.send("hello").unwrap();
+    busy.send("start").unwrap();
+    let body = |pull: &Socket| pull.recv().unwrap().first().unwrap().to_vec();
+    let mut first: Vec<Vec<u8>> = (0..2).map(|_| body(&pull)).collect();
+    first.sort();
+    assert_eq!(first, [b"hello".to_vec(), b"start".to_vec()]);
+
+    let sender = std::thread::spawn(move || {
+        for _ in 0..COUNT {
+            busy.send("b").unwrap();
+        }
+        busy
+    });
+    let speaker = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        quiet.send("quiet").unwrap();
+        quiet
+    });
+    let started = Instant::now();
+    let mut busy_seen = 0;
+    let heard_after = loop {
+        let msg = body(&pull);
+        if msg == b"quiet" {
+            break busy_seen;
+        }
+        busy_seen += 1;
+        assert!(busy_seen <= COUNT, "more busy messages than were sent");
+        // A slow receiver: the busy peer stays ahead of it, so it never waits.
+        if busy_seen % 200 == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    };
+    eprintln!(
+        "the quiet peer heard after {heard_after} of {COUNT} busy messages, {:?}",
+        started.elapsed()
+    );
+    assert!(
+        heard_after < COUNT * 3 / 4,
+        "the quiet peer was heard only after {heard_after} of {COUNT} busy messages"
+    );
+    for _ in heard_after..COUNT {
+        pull.recv().unwrap();
+    }
+    sender.join().unwrap();
+    speaker.join().unwrap();
 }
