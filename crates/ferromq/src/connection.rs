@@ -463,8 +463,8 @@ pub(crate) struct Connection {
     pub in_waiter: bool,
     /// The user's thread is waiting on this stream: the I/O thread is not watching it.
     pub lent: bool,
-    /// Lent, and read on the user's thread since the I/O thread's last look (see
-    /// `SocketCore::check_lending`).
+    /// Read while lent (so on the user's thread, the only reader then) since the I/O thread's
+    /// last look (see `SocketCore::check_lending`).
     pub read_lent: bool,
     /// The last read took all the stream held: whatever comes next raises a new edge.
     pub drained: bool,
@@ -626,6 +626,7 @@ impl Connection {
         out: &mut OutBuffer,
         to: ReadTo,
     ) -> Progress {
+        self.read_lent |= self.lent;
         let mut progress = Progress::default();
         if self.is_connecting() {
             return progress;

@@ -285,12 +285,11 @@ impl InprocEnd {
         Some(self.took(msg))
     }
 
-    /// How many messages a streaming reader waits for: `STREAM_BATCH`, or half the limit when
-    /// that is fewer, which the writer can always send (all credit was given back before).
-    fn batch(&self) -> usize {
+    /// Half this side's limit, at least 1 and at most `most` (`most` when there is no limit).
+    fn half_limit(&self, most: usize) -> usize {
         match self.pipe.lanes[self.side].limit.load(Ordering::Relaxed) {
-            0 => STREAM_BATCH,
-            limit => (limit / 2).clamp(1, STREAM_BATCH),
+            0 => most,
+            limit => (limit / 2).clamp(1, most),
         }
     }
 
@@ -299,7 +298,9 @@ impl InprocEnd {
     /// and forth for every message, and the writer must wake it for every one; waiting makes
     /// them meet once a batch. Returns whether anything came.
     fn wait_for_batch(&mut self) -> bool {
-        let batch = self.batch();
+        // Half the limit when that is fewer: the writer can always send that much, as all
+        // credit was given back before.
+        let batch = self.half_limit(STREAM_BATCH);
         for _ in 0..BATCH_WAIT_LOOKS {
             if self.rx.slots() >= batch {
                 return true;
@@ -318,12 +319,7 @@ impl InprocEnd {
         // Credit goes back in batches of at most half the limit: a writer that finds the lane
         // full then has more than half the limit unread, and is woken before the reader has
         // read all of it.
-        let limit = self.pipe.lanes[self.side].limit.load(Ordering::Relaxed);
-        let batch = match limit {
-            0 => CREDIT_BATCH,
-            limit => (limit / 2).clamp(1, CREDIT_BATCH),
-        };
-        if self.read - self.told >= batch {
+        if self.read - self.told >= self.half_limit(CREDIT_BATCH) {
             self.give_credit();
         }
         msg

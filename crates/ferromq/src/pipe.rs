@@ -591,8 +591,6 @@ fn resume_reading(s: &mut StreamPipe, rcvhwm: usize) -> Progress {
     let Some(conn) = s.conn.as_mut() else {
         return Progress::default();
     };
-    // A receiver working through what it has queued reads without waiting: use all the same.
-    conn.read_lent |= conn.lent;
     // The report of a close may have come while reading was paused.
     let progress = conn.read(&mut s.inq, rcvhwm, &mut s.out, ReadTo::End);
     s.read_blocked = s.inq.is_full(rcvhwm);

@@ -485,8 +485,6 @@ impl SocketCore {
         }
         let mut progress = Progress::default();
         if ready || !conn.is_active() {
-            // Only the user's thread reads a lent connection: that is use of it.
-            conn.read_lent |= conn.lent;
             progress = conn.read(&mut s.inq, rcvhwm, &mut s.out, to);
             s.read_blocked = s.inq.is_full(rcvhwm);
         }
@@ -791,8 +789,6 @@ impl SocketCore {
     }
 }
 
-/// When a pipe next needs the timer: a connection's heartbeat or handshake deadline, or a
-/// redial.
 /// Gives one lent connection back to the I/O thread's poll (for room to write as well only if
 /// a write is blocked, see `take_back_reading`).
 fn give_back(conn: &mut Connection, out: &OutBuffer, registry: &Registry, token: mio::Token) {
@@ -803,6 +799,8 @@ fn give_back(conn: &mut Connection, out: &OutBuffer, registry: &Registry, token:
     conn.stream.rewatch(registry, token, blocked);
 }
 
+/// When a pipe next needs the timer: a connection's heartbeat or handshake deadline, or a
+/// redial.
 fn pipe_deadline(p: &Pipe) -> Option<Instant> {
     match &p.kind {
         PipeKind::Stream(s) => match &s.conn {
